@@ -74,7 +74,7 @@ class ClaimMapping:
     the token's ``iat`` versions the data: the claims were current when Clerk issued the token.
     """
 
-    columns: Mapping[str, str] = DEFAULT_CLAIM_MAP
+    columns: Mapping[str, str] = field(default_factory=lambda: DEFAULT_CLAIM_MAP)
     version_claim: str | None = "updated_at"
 
     def to_profile(self, claims: SessionClaims) -> UserProfile:

@@ -1,0 +1,262 @@
+"""A small async client for the three Clerk Backend API calls clerk-sync needs: one user, all users, a count.
+
+Clerk's own SDK would bring a large generated dependency for three GET requests; this client receives the app's
+``httpx.AsyncClient`` (connection pool, proxies and transports stay the app's decision) and adds what a backfill
+and a first-sight fetch need: bounded retries that respect Clerk's rate limit, and one error type.
+
+Retry policy: a 429 waits for ``Retry-After`` (Clerk's limit is per 10 s window, so the value is short; it is
+capped anyway); 5xx answers, timeouts and connection failures back off exponentially with jitter, so several
+workers that failed together do not retry together. Any other 4xx (bad key, bad request) cannot improve by
+retrying and raises at once. The secret key is sent only in the ``Authorization`` header and never appears in
+messages or logs (httpx itself redacts that header in ``repr``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+from clerk_sync.errors import BackendAPIError, ConfigurationError
+from clerk_sync.profile import Source, UserProfile
+from clerk_sync.users_json import profile_from_user_json
+
+__all__ = ["DEFAULT_API_URL", "MAX_PAGE_SIZE", "BackendAPI"]
+
+DEFAULT_API_URL = "https://api.clerk.com"
+
+#: Clerk rejects ``limit`` above 500 on ``GET /v1/users``.
+MAX_PAGE_SIZE = 500
+
+_logger = logging.getLogger(__name__)
+
+
+def _user_agent() -> str:
+    try:
+        return f"clerk-sync/{version('clerk-sync')}"
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "clerk-sync"
+
+
+class BackendAPI:
+    """Clerk Backend API calls with retries; every failure surfaces as ``BackendAPIError``.
+
+    ``sleep`` is injectable so tests observe the delays without waiting them out. ``timeout`` (seconds per
+    attempt) is deliberately short: the first-sight fetch runs inside a user's request, where a slow Clerk must
+    cost a bounded delay, not a hung request; ``None`` keeps the client's own timeout.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        secret_key: str,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        max_attempts: int = 4,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        timeout: float | None = 10.0,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if not secret_key or not secret_key.strip():
+            raise ConfigurationError("CLERK_SECRET_KEY is empty")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._client = client
+        self._headers = {
+            "Authorization": f"Bearer {secret_key.strip()}",
+            "Accept": "application/json",
+            "User-Agent": _user_agent(),
+        }
+        self._base = api_url.rstrip("/") + "/v1"
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._timeout = timeout
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"BackendAPI(api_url={self._base[:-3]!r})"
+
+    async def get_user(self, user_id: str) -> Mapping[str, Any] | None:
+        """The Clerk User object, or ``None`` when Clerk does not know the id (never existed or deleted)."""
+        if not user_id:
+            raise ValueError("user_id is empty")
+        body = await self._get(f"/users/{quote(user_id, safe='')}", allow_not_found=True)
+        if body is None:
+            return None
+        if not isinstance(body, dict):
+            raise BackendAPIError("GET /v1/users/{id} did not return a JSON object", status_code=200)
+        return body
+
+    async def get_user_profile(
+        self, user_id: str, *, source: Source = Source.API, include_private_metadata: bool = False
+    ) -> UserProfile | None:
+        """``get_user`` mapped with the same rules as a webhook, for a user first seen without profile claims."""
+        user = await self.get_user(user_id)
+        if user is None:
+            return None
+        try:
+            return profile_from_user_json(user, source=source, include_private_metadata=include_private_metadata)
+        except ValueError as exc:
+            raise BackendAPIError(f"GET /v1/users/{{id}} returned an unusable user: {exc}") from None
+
+    async def count_users(self) -> int:
+        """Total number of users, for a backfill's progress bar."""
+        body = await self._get("/users/count")
+        total = body.get("total_count") if isinstance(body, dict) else None
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise BackendAPIError("GET /v1/users/count did not return a total_count", status_code=200)
+        return total
+
+    async def iter_user_pages(
+        self, page_size: int = MAX_PAGE_SIZE, *, paging: Literal["offset", "cursor"] = "offset"
+    ) -> AsyncIterator[list[Mapping[str, Any]]]:
+        """Every user, a page at a time, oldest first; stops after the first page shorter than ``page_size``.
+
+        ``offset`` paging is the default because every Clerk API version supports it. The order is
+        ``+created_at``: Clerk's default (newest first) would shift every offset by one for each sign-up during
+        a long backfill, skipping users; oldest-first puts new sign-ups after the last page instead (and they
+        reach the table through tokens and webhooks anyway). A deletion during the run can still shift one
+        later user onto an already-read page; deleted users are handled by ``user.deleted``, and a skipped live
+        user is created at their next request, so the backfill stays a best-effort catch-up.
+
+        ``paging="cursor"`` uses ``starting_after=<last id>`` instead: immune to deletions and fast at any
+        depth, but only on API versions that know the parameter. A server that silently ignores it would repeat
+        the first page forever, so a page that repeats an id of the previous one raises ``BackendAPIError``.
+        """
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        offset = 0
+        cursor: str | None = None
+        previous_ids: set[str] = set()
+        while True:
+            params: dict[str, str | int] = {"limit": page_size, "order_by": "+created_at"}
+            if paging == "cursor":
+                if cursor is not None:
+                    params["starting_after"] = cursor
+            else:
+                params["offset"] = offset
+            page = _user_list(await self._get("/users", params=params))
+            ids = [user["id"] for user in page]
+            if previous_ids.intersection(ids):
+                raise BackendAPIError("GET /v1/users returned the same users twice; paging is not advancing")
+            if page:
+                yield page
+            if len(page) < page_size:
+                return
+            offset += len(page)
+            cursor = ids[-1]
+            previous_ids = set(ids)
+
+    async def _get(
+        self, path: str, *, params: Mapping[str, str | int] | None = None, allow_not_found: bool = False
+    ) -> Any:
+        url = self._base + path
+        status: int | None = None
+        problem = ""
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                response = await self._client.get(
+                    url,
+                    params=params,
+                    headers=self._headers,
+                    timeout=self._timeout if self._timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                status = None
+                problem = f"{type(exc).__name__}"
+                delay = self._backoff(attempt)
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return _json(response, path)
+                if status == 404 and allow_not_found:
+                    return None
+                if status != 429 and status < 500:
+                    raise BackendAPIError(
+                        f"GET /v1{path} failed with {status}{_clerk_error(response)}", status_code=status
+                    )
+                problem = f"HTTP {status}"
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+                if retry_after is not None:
+                    delay = min(retry_after, self._max_delay)
+                else:
+                    delay = self._backoff(attempt)
+            if attempt == self._max_attempts:
+                break
+            _logger.warning(
+                "Clerk Backend API GET /v1%s: %s (attempt %d/%d), retrying in %.2fs",
+                path,
+                problem,
+                attempt,
+                self._max_attempts,
+                delay,
+            )
+            await self._sleep(delay)
+        raise BackendAPIError(
+            f"GET /v1{path} failed after {self._max_attempts} attempts: {problem}", status_code=status
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not cryptography
+
+
+def _json(response: httpx.Response, path: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise BackendAPIError(
+            f"GET /v1{path} answered {response.status_code} with a body that is not JSON",
+            status_code=response.status_code,
+        ) from None
+
+
+def _user_list(body: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(body, list) or not all(
+        isinstance(user, dict) and isinstance(user.get("id"), str) for user in body
+    ):
+        raise BackendAPIError("GET /v1/users did not return a JSON array of users", status_code=200)
+    return body
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait per ``Retry-After`` (delta-seconds or an HTTP date); ``None`` when absent or unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _clerk_error(response: httpx.Response) -> str:
+    """Clerk's own error code and message, which say more than the status (e.g. ``authentication_invalid``)."""
+    try:
+        body = response.json()
+        first = body["errors"][0]
+        code, message = str(first.get("code", "")), str(first.get("message", ""))
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    detail = ": ".join(part for part in (code, message) if part)
+    return f" ({detail[:200]})" if detail else ""

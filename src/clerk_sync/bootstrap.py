@@ -1,0 +1,51 @@
+"""Turn ``ClerkSettings`` into a key set and a verifier: the one place that knows the key-source order.
+
+Callers (the FastAPI lifespan, the CLI) own the ``httpx.AsyncClient`` and pass it in, so connection pools and
+their shutdown stay with whoever started them.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from clerk_sync.errors import ConfigurationError
+from clerk_sync.keys import JwksKeySet, KeySet, PemKeySet
+from clerk_sync.settings import ClerkSettings, KeySourceKind
+from clerk_sync.verify import TokenVerifier
+
+__all__ = ["build_key_set", "build_verifier"]
+
+
+def build_key_set(settings: ClerkSettings, http: httpx.AsyncClient) -> KeySet:
+    """The first configured key source alone: PEM, JWKS URL, Backend API, Frontend API."""
+    source = settings.key_source
+    if source is KeySourceKind.PEM:
+        assert settings.jwt_key is not None
+        return PemKeySet(settings.jwt_key.get_secret_value())
+    url = settings.resolved_jwks_url
+    if url is None:
+        raise ConfigurationError(
+            "No signing key source: set CLERK_JWT_KEY, CLERK_JWKS_URL, CLERK_SECRET_KEY or CLERK_PUBLISHABLE_KEY"
+        )
+    headers = {}
+    if source is KeySourceKind.BACKEND_API and settings.secret_key is not None:
+        headers["Authorization"] = f"Bearer {settings.secret_key.get_secret_value()}"
+    return JwksKeySet(
+        url,
+        http,
+        headers=headers,
+        max_age=settings.jwks_max_age_s,
+        cooldown=settings.jwks_cooldown_s,
+        timeout=settings.http_timeout_s,
+    )
+
+
+def build_verifier(settings: ClerkSettings, keys: KeySet) -> TokenVerifier:
+    """A verifier enforcing the configured issuer, authorized parties, skew and session-status policy."""
+    return TokenVerifier(
+        keys,
+        issuer=settings.expected_issuer,
+        authorized_parties=settings.authorized_parties,
+        clock_skew_ms=settings.clock_skew_ms,
+        allow_pending_sessions=settings.allow_pending_sessions,
+    )

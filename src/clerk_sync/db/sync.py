@@ -1,0 +1,248 @@
+"""The sync engine: keep one local row per Clerk user current, from tokens, webhooks and backfills alike.
+
+Steady state is one indexed read and no write: a request whose profile matches the row (or is older than it)
+returns without a statement beyond the ``SELECT``. Only a miss or a change runs the upsert, whose guard re-checks
+every rule in the database, so the read is an optimisation, never the thing that keeps data correct.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar, overload
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clerk_sync.db.failures import unavailable_on_failure
+from clerk_sync.db.mixin import ClerkUserMixin, utcnow
+from clerk_sync.db.models import User
+from clerk_sync.db.upsert import carried_values, tombstone_statement, upsert_statement
+from clerk_sync.db.webhook_log import last_webhook_at, record_webhook
+from clerk_sync.errors import UserDeletedError
+from clerk_sync.profile import Source, UserProfile
+
+__all__ = ["Action", "SyncHook", "SyncResult", "UserDeletion", "UserSync", "WebhookOutcome"]
+
+M = TypeVar("M", bound=ClerkUserMixin)
+
+#: ``created``/``updated``: this call wrote the row. ``unchanged``: nothing to write (for ``delete``: already a
+#: tombstone). ``stale``: the row holds a newer version. ``deleted``: the user is (now) a tombstone.
+Action = Literal["created", "updated", "unchanged", "stale", "deleted"]
+#: What ``apply_webhook`` did: an ``Action``, or ``duplicate`` when the Svix message was already applied.
+WebhookOutcome = Literal["created", "updated", "unchanged", "stale", "deleted", "duplicate"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult(Generic[M]):
+    """The user row (bound to the caller's session) and what this call did to it; ``changed`` names columns."""
+
+    user: M
+    action: Action
+    source: Source
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UserDeletion:
+    """A ``user.deleted`` event (or an admin action): tombstone ``clerk_id`` as of ``version`` (ms)."""
+
+    clerk_id: str
+    version: int
+    source: Source = Source.WEBHOOK
+
+
+#: Called after the write committed; a failing hook is logged, never undoes or fails the sync.
+SyncHook = Callable[[SyncResult[M]], Awaitable[None]]
+
+
+class UserSync(Generic[M]):
+    """Applies versioned profiles and deletions to the app's user model (the default ``User`` if none given).
+
+    Framework-free and stateless apart from its configuration: build one at start, share it. Each method takes
+    the caller's ``AsyncSession``, commits the transaction it wrote in, and raises ``DatabaseUnavailableError``
+    (never a driver error) when the database cannot be reached.
+    """
+
+    @overload
+    def __init__(
+        self: UserSync[User],
+        model: None = None,
+        *,
+        on_user_created: SyncHook[User] | None = None,
+        on_user_updated: SyncHook[User] | None = None,
+        on_user_deleted: SyncHook[User] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        model: type[M],
+        *,
+        on_user_created: SyncHook[M] | None = None,
+        on_user_updated: SyncHook[M] | None = None,
+        on_user_deleted: SyncHook[M] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        model: type[Any] | None = None,
+        *,
+        on_user_created: SyncHook[Any] | None = None,
+        on_user_updated: SyncHook[Any] | None = None,
+        on_user_deleted: SyncHook[Any] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        """``logger`` receives the audit trail (default ``clerk_sync.audit``): one record per write, no values."""
+        resolved: type[Any] = User if model is None else model  # the overloads tie M to User for None
+        self.model: type[M] = resolved
+        self._hooks: Mapping[Action, SyncHook[Any] | None] = {
+            "created": on_user_created,
+            "updated": on_user_updated,
+            "deleted": on_user_deleted,
+        }
+        self._audit = logger if logger is not None else logging.getLogger("clerk_sync.audit")
+
+    async def sync(
+        self, session: AsyncSession, profile: UserProfile, *, raise_if_deleted: bool = True
+    ) -> SyncResult[M]:
+        """Make the row reflect ``profile``: create on first sight, update what changed, else only read.
+
+        Raises ``UserDeletedError`` for a tombstoned user (the request path answers 401 ``user-deleted``);
+        with ``raise_if_deleted=False`` the result's action is ``deleted`` instead.
+        """
+        async with unavailable_on_failure(session):
+            result, wrote = await self._sync(session, profile, utcnow())
+            if wrote:  # even a rejected upsert holds SQLite's write lock until the transaction ends
+                await session.commit()
+        if result.action == "deleted" and raise_if_deleted:
+            raise UserDeletedError()
+        await self._after(result)
+        return result
+
+    async def delete(
+        self, session: AsyncSession, clerk_id: str, version: int, source: Source = Source.WEBHOOK
+    ) -> SyncResult[M]:
+        """Tombstone the user (creating the tombstone if never seen); idempotent, never a hard delete."""
+        async with unavailable_on_failure(session):
+            result = await self._delete(session, UserDeletion(clerk_id, version, source), utcnow())
+            await session.commit()
+        await self._after(result)
+        return result
+
+    async def apply_webhook(
+        self, session: AsyncSession, *, svix_id: str, event_type: str, change: UserProfile | UserDeletion
+    ) -> WebhookOutcome:
+        """Apply one Svix message exactly once: its ledger row and its effect commit in one transaction."""
+        now = utcnow()
+        async with unavailable_on_failure(session):
+            if not await record_webhook(session, svix_id=svix_id, event_type=event_type, now=now):
+                await session.rollback()
+                return "duplicate"
+            if isinstance(change, UserDeletion):
+                result = await self._delete(session, change, now)
+            else:
+                result, _ = await self._sync(session, change, now)
+            await session.commit()
+        await self._after(result)
+        return result.action
+
+    async def last_webhook_at(self, session: AsyncSession) -> datetime | None:
+        """When the latest webhook was applied, or None; for health reports."""
+        async with unavailable_on_failure(session):
+            return await last_webhook_at(session)
+
+    async def _sync(
+        self, session: AsyncSession, profile: UserProfile, now: datetime
+    ) -> tuple[SyncResult[M], bool]:
+        """Read, and upsert only on a miss or a change. Returns the result and whether a write was attempted."""
+        values = carried_values(self.model, profile.fields)
+        user = await self._load(session, profile.clerk_id)
+        if user is not None:
+            verdict = _verdict(user, profile.version, values)
+            if verdict is not None:
+                return SyncResult(user, verdict, profile.source), False
+        changed = tuple(key for key in values if user is None or getattr(user, key) != values[key])
+        stmt = upsert_statement(
+            self.model,
+            session.get_bind().dialect.name,
+            clerk_id=profile.clerk_id,
+            version=profile.version,
+            values=values,
+            now=now,
+        )
+        written = (
+            await session.execute(stmt, execution_options={"populate_existing": True})
+        ).scalar_one_or_none()
+        if written is not None:
+            created = written.created_at == now  # see upsert_statement: only an insert binds our ``now``
+            return SyncResult(written, "created" if created else "updated", profile.source, changed), True
+        # Another writer got there first (a concurrent first request, a newer event, a deletion).
+        user = await self._load(session, profile.clerk_id)
+        if user is None:  # pragma: no cover - rows are never hard-deleted
+            raise RuntimeError(f"user {profile.clerk_id!r} vanished during upsert")
+        return SyncResult(user, _verdict(user, profile.version, values) or "unchanged", profile.source), True
+
+    async def _delete(self, session: AsyncSession, deletion: UserDeletion, now: datetime) -> SyncResult[M]:
+        stmt = tombstone_statement(
+            self.model,
+            session.get_bind().dialect.name,
+            clerk_id=deletion.clerk_id,
+            version=deletion.version,
+            now=now,
+        )
+        written = (
+            await session.execute(stmt, execution_options={"populate_existing": True})
+        ).scalar_one_or_none()
+        if written is not None:
+            return SyncResult(written, "deleted", deletion.source, ("deleted_at",))
+        user = await self._load(session, deletion.clerk_id)
+        if user is None:  # pragma: no cover - rows are never hard-deleted
+            raise RuntimeError(f"user {deletion.clerk_id!r} vanished during delete")
+        return SyncResult(user, "unchanged", deletion.source)
+
+    async def _load(self, session: AsyncSession, clerk_id: str) -> M | None:
+        """One indexed read; ``populate_existing`` so a row already in the session shows what is stored now."""
+        stmt = select(self.model).where(self.model.clerk_id == clerk_id)
+        return (
+            await session.execute(stmt, execution_options={"populate_existing": True})
+        ).scalar_one_or_none()
+
+    async def _after(self, result: SyncResult[M]) -> None:
+        """Audit the write and run its hook; reads (unchanged, stale, refused) leave no trace."""
+        if not result.changed:
+            return
+        self._audit.info(
+            "user %s",
+            result.action,
+            extra={
+                "action": result.action,
+                "source": str(result.source),
+                "clerk_id": result.user.clerk_id,
+                "changed": list(result.changed),
+            },
+        )
+        hook = self._hooks.get(result.action)
+        if hook is None:
+            return
+        try:
+            await hook(result)
+        except Exception:
+            _log.exception("on_user_%s hook failed for %s", result.action, result.user.clerk_id)
+
+
+def _verdict(user: ClerkUserMixin, version: int, values: Mapping[str, Any]) -> Action | None:
+    """Why no write is needed for this row, or None when the profile must be written."""
+    if user.is_deleted:
+        return "deleted"
+    if all(getattr(user, key) == value for key, value in values.items()):
+        return "unchanged"
+    if user.clerk_version is not None and user.clerk_version > version:
+        return "stale"
+    return None

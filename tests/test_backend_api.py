@@ -1,0 +1,318 @@
+"""The Backend API client against the fake Clerk server over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from clerk_sync.backend_api import BackendAPI
+from clerk_sync.errors import BackendAPIError, ConfigurationError
+from clerk_sync.profile import Source
+from clerk_sync.testing.backend import FakeClerkBackend, make_user_json
+
+BASE_MS = 1_700_000_000_000
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Sleeps:
+    """Records the delays the client asked for, without waiting."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def _users(count: int) -> list[dict[str, Any]]:
+    return [
+        make_user_json(f"user_{i:05d}", email=f"u{i}@example.org", created_at=BASE_MS + i) for i in range(count)
+    ]
+
+
+@pytest.fixture
+async def clerk() -> AsyncIterator[FakeClerkBackend]:
+    async with FakeClerkBackend(users=_users(3)) as server:
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def _api(
+    http: httpx.AsyncClient, clerk: FakeClerkBackend, sleeps: Sleeps, *, key: str | None = None, **knobs: Any
+) -> BackendAPI:
+    return BackendAPI(http, key or clerk.secret_key, api_url=clerk.url, sleep=sleeps, **knobs)
+
+
+@pytest.mark.anyio
+async def test_get_user_sends_the_key_and_a_user_agent(http, clerk, sleeps) -> None:
+    user = await _api(http, clerk, sleeps).get_user("user_00001")
+    assert user is not None
+    assert user["id"] == "user_00001"
+    (request,) = clerk.requests
+    assert request.path == "/v1/users/user_00001"
+    assert request.headers["authorization"] == f"Bearer {clerk.secret_key}"
+    assert request.headers["user-agent"].startswith("clerk-sync")
+
+
+@pytest.mark.anyio
+async def test_unknown_user_is_none(http, clerk, sleeps) -> None:
+    assert await _api(http, clerk, sleeps).get_user("user_missing") is None
+    assert sleeps.calls == []
+
+
+@pytest.mark.anyio
+async def test_user_id_is_escaped_into_one_path_segment(http, clerk, sleeps) -> None:
+    assert await _api(http, clerk, sleeps).get_user("../users/count?x=1") is None
+    assert clerk.requests[0].path == "/v1/users/..%2Fusers%2Fcount%3Fx%3D1"
+
+
+@pytest.mark.anyio
+async def test_get_user_profile_maps_like_a_webhook(http, clerk, sleeps) -> None:
+    profile = await _api(http, clerk, sleeps).get_user_profile("user_00002")
+    assert profile is not None
+    assert profile.source is Source.API
+    assert profile.version == BASE_MS + 2
+    assert profile.fields["email"] == "u2@example.org"
+    assert await _api(http, clerk, sleeps).get_user_profile("user_missing") is None
+
+
+@pytest.mark.anyio
+async def test_count_users(http, clerk, sleeps) -> None:
+    assert await _api(http, clerk, sleeps).count_users() == 3
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("paging", ["offset", "cursor"])
+async def test_paging_yields_every_user_exactly_once_oldest_first(http, sleeps, paging) -> None:
+    async with FakeClerkBackend(users=_users(2500)) as clerk:
+        api = _api(http, clerk, sleeps)
+        pages = [page async for page in api.iter_user_pages(500, paging=paging)]
+    ids = [user["id"] for page in pages for user in page]
+    assert [len(page) for page in pages] == [500] * 5
+    assert ids == [f"user_{i:05d}" for i in range(2500)]
+    # 5 full pages, then one empty page proves the end.
+    assert len(clerk.requests) == 6
+    assert all(r.query["limit"] == ["500"] and r.query["order_by"] == ["+created_at"] for r in clerk.requests)
+
+
+@pytest.mark.anyio
+async def test_paging_stops_after_a_short_page(http, sleeps) -> None:
+    async with FakeClerkBackend(users=_users(1203)) as clerk:
+        pages = [page async for page in _api(http, clerk, sleeps).iter_user_pages(500)]
+    assert [len(page) for page in pages] == [500, 500, 203]
+    assert [r.query["offset"] for r in clerk.requests] == [["0"], ["500"], ["1000"]]
+
+
+@pytest.mark.anyio
+async def test_sign_ups_during_offset_paging_do_not_shift_pages(http, sleeps) -> None:
+    async with FakeClerkBackend(users=_users(10)) as clerk:
+        seen: list[str] = []
+        async for page in _api(http, clerk, sleeps).iter_user_pages(4):
+            seen += [user["id"] for user in page]
+            clerk.add_user(make_user_json(f"user_new_{len(seen)}", created_at=BASE_MS + 10_000 + len(seen)))
+    assert seen[:10] == [f"user_{i:05d}" for i in range(10)]
+    assert len(seen) == len(set(seen))
+
+
+@pytest.mark.anyio
+async def test_page_size_is_validated(http, clerk, sleeps) -> None:
+    with pytest.raises(ValueError, match="page_size"):
+        [page async for page in _api(http, clerk, sleeps).iter_user_pages(501)]
+
+
+@pytest.mark.anyio
+async def test_a_server_that_ignores_the_cursor_is_detected(http, sleeps) -> None:
+    users = _users(4)
+    # order_by is honoured but starting_after is "ignored": answer every page request with the first page.
+    async with FakeClerkBackend(users=users) as clerk:
+        api = _api(http, clerk, sleeps)
+        first_page = [u for u in sorted(users, key=lambda u: u["created_at"])][:2]
+        import json
+
+        clerk.fail(status=200, on_request=2, body=json.dumps(first_page).encode())
+        with pytest.raises(BackendAPIError, match="not advancing"):
+            [page async for page in api.iter_user_pages(2, paging="cursor")]
+
+
+@pytest.mark.anyio
+async def test_rate_limit_and_server_error_are_retried(http, sleeps) -> None:
+    async with FakeClerkBackend(users=_users(1200)) as clerk:
+        clerk.fail(429, on_request=2, retry_after=7)
+        clerk.fail(500, on_request=4)
+        api = _api(http, clerk, sleeps, base_delay=0.5)
+        ids = [user["id"] async for page in api.iter_user_pages(500) for user in page]
+    assert ids == [f"user_{i:05d}" for i in range(1200)]
+    assert clerk.request_count == 3 + 2
+    assert sleeps.calls[0] == 7.0
+    assert 0.25 <= sleeps.calls[1] <= 0.5
+    assert len(sleeps.calls) == 2
+
+
+@pytest.mark.anyio
+async def test_retry_after_is_capped(http, clerk, sleeps) -> None:
+    clerk.fail(429, retry_after=3600)
+    assert await _api(http, clerk, sleeps, max_delay=20).count_users() == 3
+    assert sleeps.calls == [20]
+
+
+@pytest.mark.anyio
+async def test_503_retry_after_http_date_is_honoured(http, clerk, sleeps) -> None:
+    clerk.fail(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")  # in the past: retry at once
+    assert await _api(http, clerk, sleeps).count_users() == 3
+    assert sleeps.calls == [0.0]
+
+
+@pytest.mark.anyio
+async def test_backoff_grows_exponentially_and_gives_up(http, clerk, sleeps, caplog) -> None:
+    for number in range(1, 5):
+        clerk.fail(502, on_request=number)
+    api = _api(http, clerk, sleeps, max_attempts=4, base_delay=1.0, max_delay=3.0)
+    with caplog.at_level(logging.WARNING), pytest.raises(BackendAPIError) as caught:
+        await api.count_users()
+    assert caught.value.status_code == 502
+    assert "after 4 attempts" in str(caught.value)
+    assert clerk.request_count == 4
+    assert len(sleeps.calls) == 3
+    for delay, ceiling in zip(sleeps.calls, [1.0, 2.0, 3.0], strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+    assert clerk.secret_key not in caplog.text
+    assert clerk.secret_key not in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_dropped_connection_is_retried(http, clerk, sleeps) -> None:
+    clerk.fail(None, disconnect=True)
+    assert await _api(http, clerk, sleeps).count_users() == 3
+    assert len(sleeps.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_timeout_is_retried_then_reported(http, clerk, sleeps) -> None:
+    clerk.fail(None, on_request=1, delay=0.5)
+    clerk.fail(None, on_request=2, delay=0.5)
+    api = _api(http, clerk, sleeps, timeout=0.05, max_attempts=2)
+    with pytest.raises(BackendAPIError, match="ReadTimeout") as caught:
+        await api.count_users()
+    assert caught.value.status_code is None
+
+
+@pytest.mark.anyio
+async def test_unreachable_server_is_a_backend_error(http, sleeps) -> None:
+    async with FakeClerkBackend() as clerk:
+        url = clerk.url
+    api = BackendAPI(http, "sk_test_x", api_url=url, sleep=sleeps, max_attempts=2)
+    with pytest.raises(BackendAPIError, match="ConnectError"):
+        await api.get_user("user_1")
+
+
+@pytest.mark.anyio
+async def test_wrong_key_is_401_without_retry(http, clerk, sleeps) -> None:
+    api = _api(http, clerk, sleeps, key="sk_test_wrong")
+    with pytest.raises(BackendAPIError) as caught:
+        await api.get_user("user_00001")
+    assert caught.value.status_code == 401
+    assert "authentication_invalid" in str(caught.value)
+    assert "sk_test_wrong" not in str(caught.value)
+    assert clerk.request_count == 1
+    assert sleeps.calls == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [400, 403, 422])
+async def test_other_client_errors_are_not_retried(http, clerk, sleeps, status) -> None:
+    clerk.fail(status)
+    with pytest.raises(BackendAPIError) as caught:
+        await _api(http, clerk, sleeps).count_users()
+    assert caught.value.status_code == status
+    assert clerk.request_count == 1
+
+
+@pytest.mark.anyio
+async def test_404_outside_get_user_is_an_error(http, clerk, sleeps) -> None:
+    clerk.fail(404)
+    with pytest.raises(BackendAPIError) as caught:
+        await _api(http, clerk, sleeps).count_users()
+    assert caught.value.status_code == 404
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "call"),
+    [
+        (b"<html>oops</html>", "count_users"),
+        (b"{not json", "get_user"),
+        (b'{"errors": []}', "count_users"),
+        (b"[1, 2]", "get_user"),
+        (b'{"id": "user_1"}', "iter_user_pages"),
+        (b'[{"no_id": 1}]', "iter_user_pages"),
+    ],
+)
+async def test_malformed_success_body_is_a_backend_error(http, clerk, sleeps, body, call) -> None:
+    clerk.fail(200, body=body)
+    api = _api(http, clerk, sleeps)
+    with pytest.raises(BackendAPIError):
+        if call == "count_users":
+            await api.count_users()
+        elif call == "get_user":
+            await api.get_user("user_00001")
+        else:
+            [page async for page in api.iter_user_pages()]
+
+
+@pytest.mark.anyio
+async def test_unusable_user_object_is_a_backend_error(http, clerk, sleeps) -> None:
+    clerk.fail(200, body=b'{"id": "user_1", "updated_at": null}')
+    with pytest.raises(BackendAPIError, match="unusable user"):
+        await _api(http, clerk, sleeps).get_user_profile("user_1")
+
+
+def test_empty_secret_key_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="CLERK_SECRET_KEY"):
+        BackendAPI(httpx.AsyncClient(), " ")
+
+
+def test_repr_never_shows_the_key() -> None:
+    client = httpx.AsyncClient()
+    assert "sk_live_secret" not in repr(BackendAPI(client, "sk_live_secret"))
+
+
+# -- the fake itself -------------------------------------------------------------------------------------------
+
+
+def test_fake_serves_sync_tests_and_clerk_paging_rules() -> None:
+    with FakeClerkBackend(users=_users(5)) as clerk:
+        headers = {"Authorization": f"Bearer {clerk.secret_key}"}
+        with httpx.Client(base_url=clerk.url, headers=headers) as client:
+            newest_first = client.get("/v1/users", params={"limit": 2}).json()
+            assert [u["id"] for u in newest_first] == ["user_00004", "user_00003"]
+            assert client.get("/v1/users", params={"limit": 501}).status_code == 422
+            cursor = {"limit": 2, "starting_after": "user_00001", "order_by": "+created_at"}
+            assert [u["id"] for u in client.get("/v1/users", params=cursor).json()] == ["user_00002", "user_00003"]
+            assert client.get("/v1/users", params={**cursor, "offset": 2}).status_code == 422
+            assert client.get("/v1/users", params={**cursor, "order_by": "-updated_at"}).status_code == 422
+            assert client.get("/v1/users/count").json() == {"object": "total_count", "total_count": 5}
+            assert client.get("/v1/jwks").json() == {"keys": []}
+            clerk.remove_user("user_00000")
+            missing = client.get("/v1/users/user_00000")
+            assert missing.status_code == 404
+            assert missing.json()["errors"][0]["code"] == "resource_not_found"
+            assert client.get("/v1/users", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert clerk.request_count == 10

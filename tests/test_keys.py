@@ -1,0 +1,244 @@
+"""JWKS cache and PEM key tests against a real JWKS endpoint on 127.0.0.1 (the test kit's JwksServer)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from clerk_sync.errors import ConfigurationError, KeySetUnavailableError, SigningKeyNotFoundError
+from clerk_sync.issuer import TokenIssuer
+from clerk_sync.keys import JwksKeySet, PemKeySet, load_pem_key
+from clerk_sync.testing.jwks_server import JwksServer
+from clerk_sync.verify import TokenVerifier
+
+pytestmark = pytest.mark.anyio
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def server(fresh_clerk_issuer: TokenIssuer):
+    with JwksServer(fresh_clerk_issuer) as running:
+        yield running
+
+
+def key_set(server: JwksServer, http: httpx.AsyncClient, clock: Clock, **kwargs) -> JwksKeySet:
+    return JwksKeySet(server.url, http, clock=clock, **kwargs)
+
+
+async def test_verifies_through_jwks(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """A token verifies with a key fetched from the JWKS endpoint."""
+    verifier = TokenVerifier(JwksKeySet(server.url, http))
+    assert (await verifier.verify(server.issuer.mint("user_j"))).sub == "user_j"
+    assert server.requests == 1
+
+
+async def test_fresh_cache_is_not_refetched(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """Within max_age, any number of lookups of a known kid costs no request."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    for _ in range(50):
+        await keys.get_key(server.issuer.kid)
+        clock.now += 5
+    assert server.requests == 1
+
+
+async def test_refetch_after_max_age(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """After 5 minutes the keys are fetched again."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    await keys.get_key(server.issuer.kid)
+    clock.now += 299
+    await keys.get_key(server.issuer.kid)
+    assert server.requests == 1
+    clock.now += 2
+    await keys.get_key(server.issuer.kid)
+    assert server.requests == 2
+
+
+async def test_unknown_kid_refetches_once_per_cooldown(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """An unknown kid triggers one refetch; repeats within 30 s cost nothing and say jwk-kid-mismatch."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    await keys.get_key(server.issuer.kid)
+    clock.now += 31
+    for _ in range(5):
+        with pytest.raises(SigningKeyNotFoundError) as info:
+            await keys.get_key("ins_unknown")
+        assert info.value.code == "jwk-kid-mismatch"
+    assert server.requests == 2
+    clock.now += 29
+    with pytest.raises(SigningKeyNotFoundError):
+        await keys.get_key("ins_unknown")
+    assert server.requests == 2
+    clock.now += 2
+    with pytest.raises(SigningKeyNotFoundError):
+        await keys.get_key("ins_unknown")
+    assert server.requests == 3
+
+
+async def test_key_rotation(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """After Clerk rotates keys, tokens with the new kid verify (one refetch) and old tokens keep verifying."""
+    clock = Clock()
+    verifier = TokenVerifier(key_set(server, http, clock))
+    issuer = server.issuer
+    old_token = issuer.mint("user_old")
+    assert (await verifier.verify(old_token)).sub == "user_old"
+    clock.now += 60
+    issuer.rotate(keep_old=True)
+    assert (await verifier.verify(issuer.mint("user_new"))).sub == "user_new"
+    assert (await verifier.verify(old_token)).sub == "user_old"
+    assert server.requests == 2
+
+
+async def test_hundred_concurrent_unknown_kids_share_one_fetch(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """100 concurrent lookups of a new kid cause exactly one JWKS request, and all succeed."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    await keys.get_key(server.issuer.kid)
+    clock.now += 60
+    server.issuer.rotate()
+    server.delay = 0.05
+    results = await asyncio.gather(*(keys.get_key(server.issuer.kid) for _ in range(100)))
+    assert {key.kid for key in results} == {server.issuer.kid}
+    assert server.requests == 2
+
+
+async def test_hundred_concurrent_cold_start_requests_share_one_fetch(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """With an empty cache, 100 concurrent verifications fetch the JWKS once."""
+    server.delay = 0.05
+    verifier = TokenVerifier(JwksKeySet(server.url, http))
+    tokens = [server.issuer.mint(f"user_{i}") for i in range(100)]
+    claims = await asyncio.gather(*(verifier.verify(token) for token in tokens))
+    assert [c.sub for c in claims] == [f"user_{i}" for i in range(100)]
+    assert server.requests == 1
+
+
+async def test_outage_serves_stale_keys(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """When the endpoint fails after max_age, the last good keys keep working."""
+    clock = Clock()
+    verifier = TokenVerifier(key_set(server, http, clock))
+    await verifier.verify(server.issuer.mint())
+    server.status = 500
+    clock.now += 600
+    assert (await verifier.verify(server.issuer.mint("user_stale"))).sub == "user_stale"
+    assert server.requests == 2
+    # A failed refresh backs off instead of hammering the endpoint on every request.
+    await verifier.verify(server.issuer.mint())
+    assert server.requests == 2
+
+
+async def test_outage_with_nothing_cached_is_unavailable(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """No keys at all -> jwk-remote-failed-to-load (503 upstream), never a 401 code."""
+    server.status = 503
+    with pytest.raises(KeySetUnavailableError) as info:
+        await JwksKeySet(server.url, http).get_key(server.issuer.kid)
+    assert info.value.code == "jwk-remote-failed-to-load"
+
+
+async def test_recovers_after_outage(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """Once the endpoint answers again (after the failure backoff), keys load."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    server.status = 500
+    with pytest.raises(KeySetUnavailableError):
+        await keys.get_key(server.issuer.kid)
+    server.status = 200
+    clock.now += 2
+    assert (await keys.get_key(server.issuer.kid)).kid == server.issuer.kid
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"keys": []}', b'{"keys": "x"}'])
+async def test_unusable_documents_are_unavailable(server: JwksServer, http: httpx.AsyncClient, body: bytes) -> None:
+    """Junk from the endpoint means no keys, reported as unavailable."""
+    server.body = body
+    with pytest.raises(KeySetUnavailableError):
+        await JwksKeySet(server.url, http).get_key(server.issuer.kid)
+
+
+async def test_unreachable_endpoint_is_unavailable(http: httpx.AsyncClient) -> None:
+    """A closed port is an outage, not a crash."""
+    with pytest.raises(KeySetUnavailableError):
+        await JwksKeySet("http://127.0.0.1:1/jwks", http, timeout=1).get_key("k")
+
+
+async def test_non_signing_and_foreign_keys_are_skipped(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """Encryption keys, EC keys, keys without kid and keys pinned to other algorithms are ignored."""
+    good = server.issuer.jwks()["keys"][0]
+    document = {
+        "keys": [
+            {**good, "kid": "enc", "use": "enc"},
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
+            {**good, "kid": "hs", "alg": "HS256"},
+            {k: v for k, v in good.items() if k != "kid"},
+            {**good, "kid": "broken", "n": "!!"},
+            good,
+        ]
+    }
+    import json
+
+    server.body = json.dumps(document).encode()
+    keys = JwksKeySet(server.url, http)
+    assert (await keys.get_key(good["kid"])).kid == good["kid"]
+    for kid in ["enc", "ec", "hs", "broken"]:
+        with pytest.raises(SigningKeyNotFoundError):
+            await keys.get_key(kid)
+
+
+async def test_jwk_algorithm_pin_is_enforced(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """A token whose alg differs from the JWK's alg is refused."""
+    verifier = TokenVerifier(JwksKeySet(server.url, http))
+    token = server.issuer.mint(algorithm="RS512")
+    with pytest.raises(Exception) as info:
+        await verifier.verify(token)
+    assert getattr(info.value, "code", None) == "token-invalid-algorithm"
+
+
+async def test_backend_api_credential_is_sent(fresh_clerk_issuer: TokenIssuer, http: httpx.AsyncClient) -> None:
+    """The Backend API JWKS needs the secret key as bearer; a wrong key yields no keys."""
+    with JwksServer(fresh_clerk_issuer, require_bearer="sk_test_right") as server:
+        good = JwksKeySet(f"{server.base_url}/v1/jwks", http, headers={"Authorization": "Bearer sk_test_right"})
+        assert (await good.get_key(fresh_clerk_issuer.kid)).kid == fresh_clerk_issuer.kid
+        bad = JwksKeySet(f"{server.base_url}/v1/jwks", http, headers={"Authorization": "Bearer sk_test_wrong"})
+        with pytest.raises(KeySetUnavailableError):
+            await bad.get_key(fresh_clerk_issuer.kid)
+
+
+async def test_separate_instances_do_not_share_keys(http: httpx.AsyncClient) -> None:
+    """Two key sets (two Clerk instances) never verify each other's tokens, even with the same kid."""
+    a, b = TokenIssuer(kid="ins_same"), TokenIssuer(kid="ins_same")
+    with JwksServer(a) as server_a, JwksServer(b) as server_b:
+        verifier_a = TokenVerifier(JwksKeySet(server_a.url, http))
+        verifier_b = TokenVerifier(JwksKeySet(server_b.url, http))
+        await verifier_a.verify(a.mint())
+        await verifier_b.verify(b.mint())
+        with pytest.raises(Exception) as info:
+            await verifier_a.verify(b.mint())
+        assert getattr(info.value, "code", None) == "token-invalid-signature"
+
+
+def test_pem_forms(clerk_issuer: TokenIssuer) -> None:
+    """PEM with armor, without armor, and with literal \\n escapes all load; junk is a configuration error."""
+    numbers = clerk_issuer.public_key.public_numbers()
+    for text in [clerk_issuer.public_pem(), clerk_issuer.public_pem(armor=False), clerk_issuer.public_pem().replace("\n", "\\n")]:
+        assert load_pem_key(text).public_numbers() == numbers
+    for junk in ["", "not a key", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"]:
+        with pytest.raises(ConfigurationError) as info:
+            load_pem_key(junk)
+        assert "CLERK_JWT_KEY" in info.value.message
+    assert PemKeySet(clerk_issuer.public_pem()).ready

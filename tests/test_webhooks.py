@@ -1,0 +1,374 @@
+"""Webhook verification against the Standard Webhooks reference cases, Clerk's SDK cases and Clerk's payloads."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from svix.webhooks import Webhook
+
+from clerk_sync.errors import (
+    PayloadTooLargeError,
+    WebhookNotConfiguredError,
+    WebhookPayloadError,
+    WebhookVerificationError,
+)
+from clerk_sync.profile import Source, UserProfile
+from clerk_sync.testing.webhooks import make_webhook_secret, sign_event, sign_webhook
+from clerk_sync.users_json import primary_email, profile_from_user_json
+from clerk_sync.webhooks import (
+    IgnoredEvent,
+    UserDeletion,
+    WebhookEvent,
+    WebhookVerifier,
+    to_user_change,
+    verify_webhook,
+)
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+# Standard Webhooks known-answer vector (libraries/python/tests/test_webhooks.py::test_sign_function).
+KAT_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+KAT_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+KAT_TIMESTAMP = 1614265330
+KAT_BODY = b'{"test": 2432232314}'
+KAT_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+KAT_HEADERS = {"svix-id": KAT_ID, "svix-timestamp": str(KAT_TIMESTAMP), "svix-signature": KAT_SIGNATURE}
+
+NOW = 1_700_000_000.0
+
+
+def _fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
+
+
+def _signed_kat_now(secret: str = KAT_SECRET, **overrides: str) -> dict[str, str]:
+    headers = sign_webhook(KAT_BODY, secret, msg_id=KAT_ID, timestamp=NOW)
+    headers.update(overrides)
+    return headers
+
+
+# -- known answer and cross-checks ------------------------------------------------------------------------------
+
+
+def test_test_kit_signer_reproduces_the_known_answer() -> None:
+    headers = sign_webhook(KAT_BODY, KAT_SECRET, msg_id=KAT_ID, timestamp=KAT_TIMESTAMP)
+    assert headers == KAT_HEADERS
+
+
+def test_verify_accepts_the_known_answer_at_its_own_time() -> None:
+    verifier = WebhookVerifier(KAT_SECRET)
+    assert verifier.check_signature(KAT_BODY, KAT_HEADERS, now=KAT_TIMESTAMP) == (KAT_ID, KAT_TIMESTAMP)
+    # The vector's body is not a Clerk event: the signature passes, then the payload check refuses it.
+    with pytest.raises(WebhookPayloadError):
+        verifier.verify(KAT_BODY, KAT_HEADERS, now=KAT_TIMESTAMP)
+
+
+def test_known_answer_fails_at_real_time() -> None:
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        verify_webhook(KAT_BODY, KAT_HEADERS, KAT_SECRET)
+
+
+def test_svix_sign_output_verifies_and_agrees_with_test_kit() -> None:
+    secret = make_webhook_secret()
+    body = json.dumps({"type": "user.created", "data": {"id": "user_123"}}).encode()
+    svix_signature = Webhook(secret).sign("msg_1", datetime.fromtimestamp(NOW, UTC), body.decode())
+    headers = {"svix-id": "msg_1", "svix-timestamp": str(int(NOW)), "svix-signature": svix_signature}
+    assert sign_webhook(body, secret, msg_id="msg_1", timestamp=NOW)["svix-signature"] == svix_signature
+    event = verify_webhook(body, headers, secret, now=NOW)
+    assert (event.id, event.type, event.data["id"]) == ("msg_1", "user.created", "user_123")
+
+
+def test_svix_own_verify_accepts_test_kit_signature() -> None:
+    secret = make_webhook_secret()
+    body = b'{"type":"user.created","data":{"id":"user_123"}}'
+    Webhook(secret).verify(body, sign_webhook(body, secret))
+
+
+# -- Standard Webhooks reference-suite cases ----------------------------------------------------------------------
+
+
+def _verify_kat(headers: dict[str, str], secret: str = KAT_SECRET) -> None:
+    """Verification passes when only the payload check (the KAT body is not a Clerk event) refuses."""
+    with pytest.raises(WebhookPayloadError):
+        verify_webhook(KAT_BODY, headers, secret, now=NOW)
+
+
+def test_valid_signature_passes() -> None:
+    _verify_kat(_signed_kat_now())
+
+
+@pytest.mark.parametrize("secret", [None, "", "   ", "whsec_"])
+def test_empty_secret_is_not_configured(secret: str | None) -> None:
+    with pytest.raises(WebhookNotConfiguredError, match="Missing webhook signing secret"):
+        verify_webhook(KAT_BODY, _signed_kat_now(), secret, now=NOW)
+
+
+def test_undecodable_secret_is_not_configured() -> None:
+    with pytest.raises(WebhookNotConfiguredError, match="base64"):
+        WebhookVerifier("whsec_not*base64!")
+
+
+@pytest.mark.parametrize("missing", ["svix-id", "svix-timestamp", "svix-signature"])
+def test_missing_header_fails(missing: str) -> None:
+    headers = _signed_kat_now()
+    del headers[missing]
+    with pytest.raises(WebhookVerificationError, match=f"Missing required webhook headers: {missing}"):
+        verify_webhook(KAT_BODY, headers, KAT_SECRET, now=NOW)
+
+
+def test_no_headers_names_all_three() -> None:
+    with pytest.raises(
+        WebhookVerificationError, match="Missing required webhook headers: svix-id, svix-timestamp, svix-signature"
+    ):
+        verify_webhook(KAT_BODY, {}, KAT_SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "  \t  ", "\n"])
+@pytest.mark.parametrize("name", ["svix-id", "svix-timestamp", "svix-signature"])
+def test_blank_header_counts_as_missing(name: str, blank: str) -> None:
+    with pytest.raises(WebhookVerificationError, match="Missing required webhook headers"):
+        verify_webhook(KAT_BODY, _signed_kat_now(**{name: blank}), KAT_SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("timestamp", ["hello", "1.5", "-1", "1e9", "", "0x10", "١٢٣"])
+def test_bad_timestamp_fails(timestamp: str) -> None:
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(KAT_BODY, _signed_kat_now(**{"svix-timestamp": timestamp}), KAT_SECRET, now=NOW)
+
+
+def test_last_character_changed_fails() -> None:
+    headers = dict(KAT_HEADERS, **{"svix-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="})
+    with pytest.raises(WebhookVerificationError, match="No matching signature found"):
+        verify_webhook(KAT_BODY, headers, KAT_SECRET, now=KAT_TIMESTAMP)
+
+
+@pytest.mark.parametrize(("offset", "message"), [(-301, "too old"), (301, "too new")])
+def test_timestamp_outside_five_minutes_fails(offset: int, message: str) -> None:
+    headers = sign_webhook(KAT_BODY, KAT_SECRET, timestamp=NOW + offset)
+    with pytest.raises(WebhookVerificationError, match=message):
+        verify_webhook(KAT_BODY, headers, KAT_SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("offset", [-300, 300])
+def test_timestamp_at_the_edge_passes(offset: int) -> None:
+    _verify_kat(sign_webhook(KAT_BODY, KAT_SECRET, timestamp=NOW + offset))
+
+
+def test_one_valid_among_several_signatures_passes() -> None:
+    valid = _signed_kat_now()["svix-signature"]
+    bad = "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc="
+    mixed = " ".join([bad, "v2," + bad.removeprefix("v1,"), valid, bad])
+    _verify_kat(_signed_kat_now(**{"svix-signature": mixed}))
+
+
+def test_valid_signature_under_another_version_fails() -> None:
+    valid = _signed_kat_now()["svix-signature"]
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(KAT_BODY, _signed_kat_now(**{"svix-signature": "v2" + valid[2:]}), KAT_SECRET, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["v1,test_signature", "v1,invalid_signature_here", "v1", "garbage", "v1,", ",", "v1,====", "v1,YQ"],
+)
+def test_malformed_signatures_fail_cleanly(signature: str) -> None:
+    with pytest.raises(WebhookVerificationError, match="No matching signature found"):
+        verify_webhook(KAT_BODY, _signed_kat_now(**{"svix-signature": signature}), KAT_SECRET, now=NOW)
+
+
+def test_malformed_entry_before_a_valid_one_passes() -> None:
+    valid = _signed_kat_now()["svix-signature"]
+    _verify_kat(_signed_kat_now(**{"svix-signature": f"v1,invalid_signature nocomma v1,!!! {valid}"}))
+
+
+def test_secret_with_and_without_prefix() -> None:
+    headers = _signed_kat_now()
+    _verify_kat(headers, KAT_SECRET)
+    _verify_kat(headers, KAT_SECRET.removeprefix("whsec_"))
+
+
+@pytest.mark.parametrize("key_length", [30, 31, 32])
+def test_unpadded_base64_secrets(key_length: int) -> None:
+    key = bytes(range(1, key_length + 1))
+    padded = base64.b64encode(key).decode()
+    assert padded.count("=") == {30: 0, 31: 2, 32: 1}[key_length]
+    secret = "whsec_" + padded.rstrip("=")
+    headers = sign_webhook(KAT_BODY, "whsec_" + padded, msg_id=KAT_ID, timestamp=NOW)
+    _verify_kat(headers, secret)
+    _verify_kat(headers, padded)
+
+
+def test_standard_header_names_are_accepted() -> None:
+    _verify_kat(sign_webhook(KAT_BODY, KAT_SECRET, timestamp=NOW, header_prefix="webhook"))
+
+
+def test_header_names_are_case_insensitive() -> None:
+    _verify_kat({name.upper(): value for name, value in _signed_kat_now().items()})
+
+
+def test_wrong_secret_fails() -> None:
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(KAT_BODY, _signed_kat_now(), make_webhook_secret(), now=NOW)
+
+
+def test_body_changed_after_signing_fails() -> None:
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(b'{"test": 2432232315}', _signed_kat_now(), KAT_SECRET, now=NOW)
+
+
+def test_non_utf8_body_fails_verification() -> None:
+    body = b"\xff\xfe{}"
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(body, sign_webhook(body, KAT_SECRET, timestamp=NOW), KAT_SECRET, now=NOW)
+
+
+def test_body_over_the_cap_is_refused_before_anything_else() -> None:
+    body = b"x" * 101
+    with pytest.raises(PayloadTooLargeError):
+        verify_webhook(body, {}, KAT_SECRET, max_body_bytes=100, now=NOW)
+
+
+# -- payload parsing -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[1, 2]", b'"text"', b'{"data": {}}', b'{"type": "user.created"}', b'{"type": 1, "data": {}}',
+     b'{"type": "user.created", "data": []}', b'{"type": "", "data": {}}'],
+)
+def test_signed_but_unreadable_body_is_a_payload_error(body: bytes) -> None:
+    with pytest.raises(WebhookPayloadError):
+        verify_webhook(body, sign_webhook(body, KAT_SECRET, timestamp=NOW), KAT_SECRET, now=NOW)
+
+
+def _verify_fixture(name: str) -> WebhookEvent:
+    event = _fixture(name)
+    secret = make_webhook_secret()
+    body, headers = sign_event(event, secret, msg_id="msg_fixture", timestamp=NOW)
+    return verify_webhook(body, headers, secret, now=NOW)
+
+
+def test_user_created_fixture() -> None:
+    event = _verify_fixture("user.created.json")
+    assert (event.id, event.type, event.timestamp_ms, event.instance_id) == (
+        "msg_fixture", "user.created", 1654012591835, "ins_123",
+    )
+    assert event.attributes["http_request"]["client_ip"] == "0.0.0.0"
+    change = to_user_change(event)
+    assert change == UserProfile(
+        clerk_id="user_29w83sxmDNGwOuEthce5gg56FcC",
+        version=1654012591835,
+        source=Source.WEBHOOK,
+        fields={
+            "email": "example@example.org",
+            "first_name": "Example",
+            "last_name": "Example",
+            "image_url": "https://img.clerk.com/xxxxxx",
+            "public_metadata": {},
+        },
+    )
+
+
+def test_user_updated_fixture_clears_last_name() -> None:
+    change = to_user_change(_verify_fixture("user.updated.json"))
+    assert isinstance(change, UserProfile)
+    assert change.version == 1654012824306
+    assert "last_name" in change.fields
+    assert change.fields["last_name"] is None
+    assert change.fields["email"] == "example@example.org"
+    assert "private_metadata" not in change.fields
+
+
+def test_user_deleted_fixture_is_a_tombstone_at_event_time() -> None:
+    change = to_user_change(_verify_fixture("user.deleted.json"))
+    assert change == UserDeletion(clerk_id="user_29wBMCtzATuFJut8jO2VNTVekS4", version=1661861640000)
+
+
+def _event(event_type: str, data: dict[str, Any], timestamp: Any = 1_700_000_000_000) -> WebhookEvent:
+    secret = make_webhook_secret()
+    envelope: dict[str, Any] = {"type": event_type, "data": data, "object": "event"}
+    if timestamp is not None:
+        envelope["timestamp"] = timestamp
+    body, headers = sign_event(envelope, secret, timestamp=NOW)
+    return verify_webhook(body, headers, secret, now=NOW)
+
+
+def test_other_event_types_are_ignored() -> None:
+    event = _event("session.created", {"id": "sess_1"})
+    assert to_user_change(event) == IgnoredEvent(type="session.created", id=event.id)
+
+
+def test_private_metadata_only_on_request() -> None:
+    data = {"id": "user_1", "updated_at": 5_000_000_000_000, "private_metadata": None, "public_metadata": None}
+    event = _event("user.updated", data)
+    assert "private_metadata" not in to_user_change(event).fields  # type: ignore[union-attr]
+    change = to_user_change(event, include_private_metadata=True)
+    assert isinstance(change, UserProfile)
+    assert change.fields == {"private_metadata": {}, "public_metadata": {}}
+
+
+def test_missing_updated_at_falls_back_to_event_timestamp_in_seconds() -> None:
+    change = to_user_change(_event("user.created", {"id": "user_1"}, timestamp=1716883200))
+    assert isinstance(change, UserProfile)
+    assert change.version == 1716883200000
+
+
+def test_missing_envelope_timestamp_falls_back_to_signed_header_time() -> None:
+    event = _event("user.deleted", {"id": "user_1"}, timestamp=None)
+    assert event.timestamp_ms == int(NOW) * 1000
+
+
+@pytest.mark.parametrize("event_type", ["user.created", "user.updated", "user.deleted"])
+@pytest.mark.parametrize("data", [{}, {"id": 42}, {"id": ""}, {"id": None}])
+def test_user_event_without_string_id_is_a_payload_error(event_type: str, data: dict[str, Any]) -> None:
+    with pytest.raises(WebhookPayloadError):
+        to_user_change(_event(event_type, data))
+
+
+# -- the shared User JSON mapping ------------------------------------------------------------------------------
+
+
+def test_primary_email_follows_the_primary_id() -> None:
+    user = {
+        "primary_email_address_id": "idn_2",
+        "email_addresses": [
+            {"id": "idn_1", "email_address": "old@example.org"},
+            {"id": "idn_2", "email_address": "main@example.org"},
+        ],
+    }
+    assert primary_email(user) == "main@example.org"
+    assert primary_email({"primary_email_address_id": "idn_3", "email_addresses": []}) is None
+    assert primary_email({"primary_email_address_id": None, "email_addresses": user["email_addresses"]}) is None
+
+
+def test_backend_user_json_maps_with_the_callers_source() -> None:
+    user = _fixture("user.created.json")["data"]
+    profile = profile_from_user_json(user, source=Source.BACKFILL, include_private_metadata=True)
+    assert profile.source is Source.BACKFILL
+    assert profile.version == 1654012591835
+    assert profile.fields["private_metadata"] == {}
+
+
+def test_absent_keys_never_erase_columns() -> None:
+    profile = profile_from_user_json({"id": "user_1", "updated_at": 1}, source=Source.API, version=None)
+    assert profile.fields == {}
+
+
+def test_user_json_without_any_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="updated_at"):
+        profile_from_user_json({"id": "user_1"}, source=Source.API)
+
+
+def test_make_webhook_secret_is_usable_and_random() -> None:
+    first, second = make_webhook_secret(), make_webhook_secret()
+    assert first != second
+    assert first.startswith("whsec_")
+    WebhookVerifier(first)
+    with pytest.raises(ValueError, match="24 to 64"):
+        make_webhook_secret(8)

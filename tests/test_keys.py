@@ -8,7 +8,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from clerk_sync.errors import ConfigurationError, KeySetUnavailableError, SigningKeyNotFoundError
+from clerk_sync.errors import (
+    ConfigurationError,
+    KeySetUnavailableError,
+    SigningKeyNotFoundError,
+    TokenInvalidAlgorithmError,
+    TokenInvalidSignatureError,
+)
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.keys import JwksKeySet, PemKeySet, load_pem_key
 from clerk_sync.testing.jwks_server import JwksServer
@@ -119,7 +125,9 @@ async def test_hundred_concurrent_unknown_kids_share_one_fetch(server: JwksServe
     assert server.requests == 2
 
 
-async def test_hundred_concurrent_cold_start_requests_share_one_fetch(server: JwksServer, http: httpx.AsyncClient) -> None:
+async def test_hundred_concurrent_cold_start_requests_share_one_fetch(
+    server: JwksServer, http: httpx.AsyncClient
+) -> None:
     """With an empty cache, 100 concurrent verifications fetch the JWKS once."""
     server.delay = 0.05
     verifier = TokenVerifier(JwksKeySet(server.url, http))
@@ -204,9 +212,8 @@ async def test_jwk_algorithm_pin_is_enforced(server: JwksServer, http: httpx.Asy
     """A token whose alg differs from the JWK's alg is refused."""
     verifier = TokenVerifier(JwksKeySet(server.url, http))
     token = server.issuer.mint(algorithm="RS512")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(TokenInvalidAlgorithmError):
         await verifier.verify(token)
-    assert getattr(info.value, "code", None) == "token-invalid-algorithm"
 
 
 async def test_backend_api_credential_is_sent(fresh_clerk_issuer: TokenIssuer, http: httpx.AsyncClient) -> None:
@@ -227,15 +234,18 @@ async def test_separate_instances_do_not_share_keys(http: httpx.AsyncClient) -> 
         verifier_b = TokenVerifier(JwksKeySet(server_b.url, http))
         await verifier_a.verify(a.mint())
         await verifier_b.verify(b.mint())
-        with pytest.raises(Exception) as info:
+        with pytest.raises(TokenInvalidSignatureError):
             await verifier_a.verify(b.mint())
-        assert getattr(info.value, "code", None) == "token-invalid-signature"
 
 
 def test_pem_forms(clerk_issuer: TokenIssuer) -> None:
     """PEM with armor, without armor, and with literal \\n escapes all load; junk is a configuration error."""
     numbers = clerk_issuer.public_key.public_numbers()
-    for text in [clerk_issuer.public_pem(), clerk_issuer.public_pem(armor=False), clerk_issuer.public_pem().replace("\n", "\\n")]:
+    for text in [
+        clerk_issuer.public_pem(),
+        clerk_issuer.public_pem(armor=False),
+        clerk_issuer.public_pem().replace("\n", "\\n"),
+    ]:
         assert load_pem_key(text).public_numbers() == numbers
     for junk in ["", "not a key", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"]:
         with pytest.raises(ConfigurationError) as info:

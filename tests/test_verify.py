@@ -54,7 +54,8 @@ async def test_valid_token_returns_typed_claims(clerk_issuer: TokenIssuer) -> No
     assert claims.sub == "user_1"
     assert claims.iat == int(NOW)
     assert claims.exp == int(NOW) + 60
-    assert claims.sid is not None and claims.sid.startswith("sess_")
+    assert claims.sid is not None
+    assert claims.sid.startswith("sess_")
     assert claims.version == 2
     assert claims.custom == {"email": "a@example.com", "first_name": "Ada"}
 
@@ -76,7 +77,9 @@ async def test_payload_not_an_object_is_token_invalid(clerk_issuer: TokenIssuer)
     assert (await refused(verifier_for(clerk_issuer), token)).code == "token-invalid"
 
 
-@pytest.mark.parametrize(("typ", "code"), [("at+jwt", "token-type-mismatch"), ("JWS", "token-invalid"), (7, "token-invalid")])
+@pytest.mark.parametrize(
+    ("typ", "code"), [("at+jwt", "token-type-mismatch"), ("JWS", "token-invalid"), (7, "token-invalid")]
+)
 async def test_typ_must_be_jwt_when_present(clerk_issuer: TokenIssuer, typ: object, code: str) -> None:
     """typ, when present, must be JWT; OAuth access tokens are a type mismatch."""
     token = clerk_issuer.mint(now=NOW, headers={"typ": typ})
@@ -138,7 +141,9 @@ async def test_tampered_payload_is_invalid_signature(clerk_issuer: TokenIssuer) 
     """Changing one claim after signing breaks the signature."""
     header, _, signature = clerk_issuer.mint("user_a", now=NOW).split(".")
     forged = b64(json.dumps(clerk_issuer.claims("user_admin", now=NOW)).encode())
-    assert (await refused(verifier_for(clerk_issuer), f"{header}.{forged}.{signature}")).code == "token-invalid-signature"
+    assert (
+        await refused(verifier_for(clerk_issuer), f"{header}.{forged}.{signature}")
+    ).code == "token-invalid-signature"
 
 
 async def test_signature_is_checked_before_claims(clerk_issuer: TokenIssuer) -> None:
@@ -149,7 +154,11 @@ async def test_signature_is_checked_before_claims(clerk_issuer: TokenIssuer) -> 
 
 @pytest.mark.parametrize(
     ("category", "code"),
-    [(TokenCategory.MACHINE, "token-invalid"), (TokenCategory.TEMPLATE, "token-type-mismatch"), ("cl_other", "token-type-mismatch")],
+    [
+        (TokenCategory.MACHINE, "token-invalid"),
+        (TokenCategory.TEMPLATE, "token-type-mismatch"),
+        ("cl_other", "token-type-mismatch"),
+    ],
 )
 async def test_non_session_categories_are_refused(clerk_issuer: TokenIssuer, category: str, code: str) -> None:
     """Machine tokens are invalid; JWT-template and unknown categories are a type mismatch."""
@@ -185,9 +194,13 @@ async def test_exp_and_iat_are_required_numbers(clerk_issuer: TokenIssuer, claim
     """exp and iat must be present and numeric."""
     payload = clerk_issuer.claims("u", now=NOW)
     del payload[claim]
-    assert (await refused(verifier_for(clerk_issuer), clerk_issuer.mint_raw(payload))).code == "token-verification-failed"
+    assert (
+        await refused(verifier_for(clerk_issuer), clerk_issuer.mint_raw(payload))
+    ).code == "token-verification-failed"
     payload[claim] = "soon"
-    assert (await refused(verifier_for(clerk_issuer), clerk_issuer.mint_raw(payload))).code == "token-verification-failed"
+    assert (
+        await refused(verifier_for(clerk_issuer), clerk_issuer.mint_raw(payload))
+    ).code == "token-verification-failed"
 
 
 async def test_nbf_is_optional(clerk_issuer: TokenIssuer) -> None:
@@ -197,9 +210,7 @@ async def test_nbf_is_optional(clerk_issuer: TokenIssuer) -> None:
 
 
 # Clerk's boundaries (ms): expired iff exp*1000 <= now - skew; nbf/iat too new iff value*1000 > now + skew.
-@pytest.mark.parametrize(
-    ("offset", "ok"), [(-4.999, True), (-5.0, False), (-5.001, False)]
-)
+@pytest.mark.parametrize(("offset", "ok"), [(-4.999, True), (-5.0, False), (-5.001, False)])
 async def test_expiry_boundary_with_default_skew(clerk_issuer: TokenIssuer, offset: float, ok: bool) -> None:
     """exp at exactly now - 5 s is expired; a millisecond later it is still valid."""
     exp = int(NOW)
@@ -236,7 +247,9 @@ async def test_iat_boundary_with_default_skew(clerk_issuer: TokenIssuer, offset:
 async def test_zero_skew_is_honoured_and_nonfinite_falls_back(clerk_issuer: TokenIssuer) -> None:
     """clock_skew_ms=0 means no tolerance; NaN falls back to Clerk's 5 s default."""
     token = clerk_issuer.mint(now=NOW - 60, claims={"exp": int(NOW)})
-    assert isinstance(await refused(verifier_for(clerk_issuer, clock_skew_ms=0, now=lambda: NOW), token), TokenExpiredError)
+    assert isinstance(
+        await refused(verifier_for(clerk_issuer, clock_skew_ms=0, now=lambda: NOW), token), TokenExpiredError
+    )
     assert (await verifier_for(clerk_issuer, clock_skew_ms=0, now=lambda: NOW - 0.001).verify(token)).exp == int(NOW)
     lenient = verifier_for(clerk_issuer, clock_skew_ms=float("nan"), now=lambda: NOW + 4)
     assert (await lenient.verify(token)).exp == int(NOW)
@@ -255,7 +268,11 @@ async def test_authorized_parties_exact_match(clerk_issuer: TokenIssuer) -> None
     ok = clerk_issuer.mint(now=NOW, claims={"azp": "https://app.example.com"})
     assert (await verifier.verify(ok)).azp == "https://app.example.com"
     for azp in ["https://app.example.com.evil.com", "https://app.example.co", "", None]:
-        token = clerk_issuer.mint(now=NOW, claims={"azp": azp}) if azp is not None else clerk_issuer.mint(now=NOW, drop=["azp"])
+        token = (
+            clerk_issuer.mint(now=NOW, claims={"azp": azp})
+            if azp is not None
+            else clerk_issuer.mint(now=NOW, drop=["azp"])
+        )
         assert isinstance(await refused(verifier, token), TokenInvalidAuthorizedPartiesError)
 
 

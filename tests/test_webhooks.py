@@ -1,4 +1,4 @@
-"""Webhook verification against the Standard Webhooks reference cases, Clerk's SDK cases and Clerk's payloads."""
+"""Webhook verification against the Standard Webhooks reference suite, Clerk's SDK cases and payloads."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def _signed_kat_now(secret: str = KAT_SECRET, **overrides: str) -> dict[str, str
     return headers
 
 
-# -- known answer and cross-checks ------------------------------------------------------------------------------
+# -- known answer and cross-checks ---------------------------------------------------------------------------
 
 
 def test_test_kit_signer_reproduces_the_known_answer() -> None:
@@ -90,7 +90,7 @@ def test_svix_own_verify_accepts_test_kit_signature() -> None:
     Webhook(secret).verify(body, sign_webhook(body, secret))
 
 
-# -- Standard Webhooks reference-suite cases ----------------------------------------------------------------------
+# -- Standard Webhooks reference-suite cases -----------------------------------------------------------------
 
 
 def _verify_kat(headers: dict[str, str], secret: str = KAT_SECRET) -> None:
@@ -124,7 +124,8 @@ def test_missing_header_fails(missing: str) -> None:
 
 def test_no_headers_names_all_three() -> None:
     with pytest.raises(
-        WebhookVerificationError, match="Missing required webhook headers: svix-id, svix-timestamp, svix-signature"
+        WebhookVerificationError,
+        match="Missing required webhook headers: svix-id, svix-timestamp, svix-signature",
     ):
         verify_webhook(KAT_BODY, {}, KAT_SECRET, now=NOW)
 
@@ -234,13 +235,21 @@ def test_body_over_the_cap_is_refused_before_anything_else() -> None:
         verify_webhook(body, {}, KAT_SECRET, max_body_bytes=100, now=NOW)
 
 
-# -- payload parsing -----------------------------------------------------------------------------------------------
+# -- payload parsing ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[1, 2]", b'"text"', b'{"data": {}}', b'{"type": "user.created"}', b'{"type": 1, "data": {}}',
-     b'{"type": "user.created", "data": []}', b'{"type": "", "data": {}}'],
+    [
+        b"not json",
+        b"[1, 2]",
+        b'"text"',
+        b'{"data": {}}',
+        b'{"type": "user.created"}',
+        b'{"type": 1, "data": {}}',
+        b'{"type": "user.created", "data": []}',
+        b'{"type": "", "data": {}}',
+    ],
 )
 def test_signed_but_unreadable_body_is_a_payload_error(body: bytes) -> None:
     with pytest.raises(WebhookPayloadError):
@@ -257,7 +266,10 @@ def _verify_fixture(name: str) -> WebhookEvent:
 def test_user_created_fixture() -> None:
     event = _verify_fixture("user.created.json")
     assert (event.id, event.type, event.timestamp_ms, event.instance_id) == (
-        "msg_fixture", "user.created", 1654012591835, "ins_123",
+        "msg_fixture",
+        "user.created",
+        1654012591835,
+        "ins_123",
     )
     assert event.attributes["http_request"]["client_ip"] == "0.0.0.0"
     change = to_user_change(event)
@@ -305,7 +317,12 @@ def test_other_event_types_are_ignored() -> None:
 
 
 def test_private_metadata_only_on_request() -> None:
-    data = {"id": "user_1", "updated_at": 5_000_000_000_000, "private_metadata": None, "public_metadata": None}
+    data = {
+        "id": "user_1",
+        "updated_at": 5_000_000_000_000,
+        "private_metadata": None,
+        "public_metadata": None,
+    }
     event = _event("user.updated", data)
     assert "private_metadata" not in to_user_change(event).fields  # type: ignore[union-attr]
     change = to_user_change(event, include_private_metadata=True)
@@ -331,7 +348,7 @@ def test_user_event_without_string_id_is_a_payload_error(event_type: str, data: 
         to_user_change(_event(event_type, data))
 
 
-# -- the shared User JSON mapping ------------------------------------------------------------------------------
+# -- the shared User JSON mapping ----------------------------------------------------------------------------
 
 
 def test_primary_email_follows_the_primary_id() -> None:

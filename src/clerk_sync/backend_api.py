@@ -1,8 +1,8 @@
 """A small async client for the three Clerk Backend API calls clerk-sync needs: one user, all users, a count.
 
-Clerk's own SDK would bring a large generated dependency for three GET requests; this client receives the app's
-``httpx.AsyncClient`` (connection pool, proxies and transports stay the app's decision) and adds what a backfill
-and a first-sight fetch need: bounded retries that respect Clerk's rate limit, and one error type.
+Clerk's own SDK would bring a large generated dependency for three GET requests; this client receives the
+app's ``httpx.AsyncClient`` (connection pool, proxies and transports stay the app's decision) and adds what a
+backfill and a first-sight fetch need: bounded retries that respect Clerk's rate limit, and one error type.
 
 Retry policy: a 429 waits for ``Retry-After`` (Clerk's limit is per 10 s window, so the value is short; it is
 capped anyway); 5xx answers, timeouts and connection failures back off exponentially with jitter, so several
@@ -51,8 +51,8 @@ class BackendAPI:
     """Clerk Backend API calls with retries; every failure surfaces as ``BackendAPIError``.
 
     ``sleep`` is injectable so tests observe the delays without waiting them out. ``timeout`` (seconds per
-    attempt) is deliberately short: the first-sight fetch runs inside a user's request, where a slow Clerk must
-    cost a bounded delay, not a hung request; ``None`` keeps the client's own timeout.
+    attempt) is deliberately short: the first-sight fetch runs inside a user's request, where a slow Clerk
+    must cost a bounded delay, not a hung request; ``None`` keeps the client's own timeout.
     """
 
     def __init__(
@@ -101,7 +101,7 @@ class BackendAPI:
     async def get_user_profile(
         self, user_id: str, *, source: Source = Source.API, include_private_metadata: bool = False
     ) -> UserProfile | None:
-        """``get_user`` mapped with the same rules as a webhook, for a user first seen without profile claims."""
+        """``get_user`` mapped by the webhook's rules, for a user first seen without profile claims."""
         user = await self.get_user(user_id)
         if user is None:
             return None
@@ -124,15 +124,16 @@ class BackendAPI:
         """Every user, a page at a time, oldest first; stops after the first page shorter than ``page_size``.
 
         ``offset`` paging is the default because every Clerk API version supports it. The order is
-        ``+created_at``: Clerk's default (newest first) would shift every offset by one for each sign-up during
-        a long backfill, skipping users; oldest-first puts new sign-ups after the last page instead (and they
-        reach the table through tokens and webhooks anyway). A deletion during the run can still shift one
-        later user onto an already-read page; deleted users are handled by ``user.deleted``, and a skipped live
-        user is created at their next request, so the backfill stays a best-effort catch-up.
+        ``+created_at``: Clerk's default (newest first) would shift every offset by one for each sign-up
+        during a long backfill, skipping users; oldest-first puts new sign-ups after the last page instead
+        (and they reach the table through tokens and webhooks anyway). A deletion during the run can still
+        shift one later user onto an already-read page; deleted users are handled by ``user.deleted``, and a
+        skipped live user is created at their next request, so the backfill stays a best-effort catch-up.
 
         ``paging="cursor"`` uses ``starting_after=<last id>`` instead: immune to deletions and fast at any
-        depth, but only on API versions that know the parameter. A server that silently ignores it would repeat
-        the first page forever, so a page that repeats an id of the previous one raises ``BackendAPIError``.
+        depth, but only on API versions that know the parameter. A server that silently ignores it would
+        repeat the first page forever, so a page that repeats an id of the previous one raises
+        ``BackendAPIError``.
         """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
@@ -188,10 +189,7 @@ class BackendAPI:
                     )
                 problem = f"HTTP {status}"
                 retry_after = _retry_after(response.headers.get("Retry-After"))
-                if retry_after is not None:
-                    delay = min(retry_after, self._max_delay)
-                else:
-                    delay = self._backoff(attempt)
+                delay = self._backoff(attempt) if retry_after is None else min(retry_after, self._max_delay)
             if attempt == self._max_attempts:
                 break
             _logger.warning(
@@ -208,7 +206,7 @@ class BackendAPI:
         )
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
+        ceiling = min(self._max_delay, self._base_delay * 2.0 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not cryptography
 
 
@@ -231,7 +229,7 @@ def _user_list(body: Any) -> list[Mapping[str, Any]]:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait per ``Retry-After`` (delta-seconds or an HTTP date); ``None`` when absent or unusable."""
+    """Seconds to wait per ``Retry-After`` (seconds or an HTTP date); ``None`` when absent or unusable."""
     if not value:
         return None
     value = value.strip()
@@ -251,7 +249,7 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _clerk_error(response: httpx.Response) -> str:
-    """Clerk's own error code and message, which say more than the status (e.g. ``authentication_invalid``)."""
+    """Clerk's error code and message say more than the status (e.g. ``authentication_invalid``)."""
     try:
         body = response.json()
         first = body["errors"][0]

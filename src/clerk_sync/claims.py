@@ -16,8 +16,26 @@ __all__ = ["STANDARD_CLAIMS", "OrganizationClaims", "SessionClaims"]
 #: Claims Clerk sets on every session token; everything else in the payload is a custom claim.
 STANDARD_CLAIMS = frozenset(
     {
-        "act", "azp", "exp", "fea", "fva", "iat", "iss", "jti", "nbf", "o", "org_id", "org_permissions",
-        "org_role", "org_slug", "pla", "sid", "sts", "sub", "v", "aud",
+        "act",
+        "azp",
+        "exp",
+        "fea",
+        "fva",
+        "iat",
+        "iss",
+        "jti",
+        "nbf",
+        "o",
+        "org_id",
+        "org_permissions",
+        "org_role",
+        "org_slug",
+        "pla",
+        "sid",
+        "sts",
+        "sub",
+        "v",
+        "aud",
     }
 )
 

@@ -77,8 +77,9 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
-def _dev_profile(sub: str, email: str | None = None, first: str | None = None, last: str | None = None,
-                 image: str | None = None) -> dict[str, object]:
+def _dev_profile(
+    sub: str, email: str | None = None, first: str | None = None, last: str | None = None, image: str | None = None
+) -> dict[str, object]:
     suffix = sub.removeprefix("user_")
     return {
         "email": email or f"{suffix}@example.com",

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 __all__ = ["TokenIssuer", "generate_private_key"]
 
+
 def generate_private_key(bits: int = 2048) -> rsa.RSAPrivateKey:
     """A fresh RSA key of the size Clerk uses."""
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)

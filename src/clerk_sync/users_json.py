@@ -1,11 +1,12 @@
-"""Clerk's ``User`` JSON (webhook ``data`` and Backend API bodies) to a ``UserProfile``, with one set of rules.
+"""Clerk's ``User`` JSON (webhook ``data``, Backend API bodies) to a ``UserProfile``, by one set of rules.
 
-Webhooks and the Backend API send the same object, so both paths share this module rather than each reading the
-JSON its own way; a field mapped differently on the two paths would make a backfill undo what a webhook wrote.
+Webhooks and the Backend API send the same object, so both paths share this module rather than each reading
+the JSON its own way; a field mapped differently on the two paths would make a backfill undo what a webhook
+wrote.
 
-Unlike a session token, a User object is Clerk's complete record: a key that is present with ``null`` means the
-value was cleared, so it becomes an explicit ``None``. A key that is absent altogether (an older API version, a
-trimmed payload) is left out of the profile and therefore never erases a column.
+Unlike a session token, a User object is Clerk's complete record: a key that is present with ``null`` means
+the value was cleared, so it becomes an explicit ``None``. A key that is absent altogether (an older API
+version, a trimmed payload) is left out of the profile and therefore never erases a column.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def profile_from_user_json(
     usable ``updated_at``. ``private_metadata`` is opt-in because it is the one field Clerk hides from the
     frontend; copying it into a table other code reads should be a decision, not a default.
 
-    Raises ``ValueError`` (mapped by each caller onto its own error: a bad webhook is the sender's fault, a bad
-    API answer is Clerk's) when the object has no string ``id`` or no version can be determined.
+    Raises ``ValueError`` (mapped by each caller onto its own error: a bad webhook is the sender's fault, a
+    bad API answer is Clerk's) when the object has no string ``id`` or no version can be determined.
     """
     if not isinstance(user, Mapping):
         raise ValueError("a Clerk user must be a JSON object")

@@ -2,10 +2,10 @@
 
 The HMAC itself comes from ``svix.webhooks.Webhook.sign`` (the project chose not to hand-roll the scheme), but
 not ``Webhook.verify``: that method reads the wall clock (so nothing can be tested at a pinned time), raises
-``ValueError``/``binascii.Error`` on a malformed signature entry instead of treating it as a non-match, and takes
-``"   "`` for a header. Headers, timestamp and the list of signatures are therefore checked here, with the
-Standard Webhooks rules (5 minutes either way; any ``v1`` entry may match; other versions ignored), and the
-constant-time comparison is ours.
+``ValueError``/``binascii.Error`` on a malformed signature entry instead of treating it as a non-match, and
+takes ``"   "`` for a header. Headers, timestamp and the list of signatures are therefore checked here, with
+the Standard Webhooks rules (5 minutes either way; any ``v1`` entry may match; other versions ignored), and
+the constant-time comparison is ours.
 
 The raw bytes are verified before any JSON parsing: nothing an unauthenticated sender controls reaches the
 parser, and re-serialised JSON would not match the signature anyway.
@@ -48,8 +48,8 @@ __all__ = [
     "verify_webhook",
 ]
 
-#: Clerk user payloads are a few KiB (each metadata blob is capped at 8 KiB); 1 MiB leaves room for other event
-#: types while keeping an unauthenticated sender from making us hash arbitrarily large bodies.
+#: Clerk user payloads are a few KiB (each metadata blob is capped at 8 KiB); 1 MiB leaves room for other
+#: event types while keeping an unauthenticated sender from making us hash arbitrarily large bodies.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 #: Standard Webhooks / Svix replay window, both directions.
@@ -69,7 +69,7 @@ _HEADER_NAMES = {
 
 @dataclass(frozen=True, slots=True)
 class WebhookEvent:
-    """A verified Clerk event envelope; ``id`` is the Svix message id, the same on every retry (idempotency key)."""
+    """A verified Clerk event; ``id`` is the Svix message id, equal on every retry (the idempotency key)."""
 
     id: str
     type: str
@@ -104,8 +104,8 @@ UserChange: TypeAlias = UserProfile | UserDeletion | IgnoredEvent
 class WebhookVerifier:
     """Holds the decoded signing secret so a misconfigured secret is caught once, at start, not per request.
 
-    A missing or undecodable secret raises ``WebhookNotConfiguredError`` (an ``UnavailableError``, so 503): the
-    fault is ours, and a 5xx keeps Svix retrying until the secret is fixed, so no event is lost meanwhile.
+    A missing or undecodable secret raises ``WebhookNotConfiguredError`` (an ``UnavailableError``, so 503):
+    the fault is ours, and a 5xx keeps Svix retrying until the secret is fixed, so no event is lost meanwhile.
     """
 
     __slots__ = ("_max_body_bytes", "_webhook")
@@ -115,16 +115,14 @@ class WebhookVerifier:
         self._max_body_bytes = max_body_bytes
 
     def verify(self, body: bytes, headers: Mapping[str, str], *, now: float | None = None) -> WebhookEvent:
-        """Check size, headers, timestamp and signature of the raw body, then parse it into a ``WebhookEvent``.
+        """Check size, headers, timestamp and signature of the raw body, then parse it as a Clerk event.
 
         ``now`` (Unix seconds) pins the clock, for tests and replays of recorded traffic.
         """
         msg_id, seconds = self.check_signature(body, headers, now=now)
         return _parse_event(body, msg_id, seconds)
 
-    def check_signature(
-        self, body: bytes, headers: Mapping[str, str], *, now: float | None = None
-    ) -> tuple[str, int]:
+    def check_signature(self, body: bytes, headers: Mapping[str, str], *, now: float | None = None) -> tuple[str, int]:
         """Authenticate the raw body without reading it; returns the message id and the signed Unix time.
 
         Separate from ``verify`` for callers that relay or store the body untouched (and for known-answer
@@ -152,7 +150,7 @@ def verify_webhook(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     now: float | None = None,
 ) -> WebhookEvent:
-    """One-shot form of ``WebhookVerifier(secret).verify(body, headers)``, for callers that hold only a string."""
+    """``WebhookVerifier(secret).verify(...)`` in one call, for callers holding only the secret string."""
     return WebhookVerifier(secret, max_body_bytes=max_body_bytes).verify(body, headers, now=now)
 
 
@@ -234,8 +232,9 @@ def _signature_bytes(versioned: str) -> bytes:
 
 
 def _any_signature_matches(header: str, expected: bytes) -> bool:
-    """Every entry is examined, malformed ones count as non-matching: during secret rotation Svix sends several,
-    and one garbled entry must neither crash the route nor hide a valid one."""
+    """Every entry is examined and malformed ones count as non-matching: during secret rotation Svix sends
+    several, and one garbled entry must neither crash the route nor hide a valid one.
+    """
     matched = False
     for entry in header.split():
         version, comma, encoded = entry.partition(",")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from clerk_sync.db.base import UTCDateTime
 
-__all__ = ["ENGINE_COLUMNS", "JSONDocument", "ClerkUserMixin", "utcnow"]
+__all__ = ["ENGINE_COLUMNS", "ClerkUserMixin", "JSONDocument", "utcnow"]
 
 #: JSONB on PostgreSQL: plain ``json`` has no equality operator, and the upsert compares documents.
 #: ``none_as_null``: a cleared document is SQL NULL, not the JSON text ``null``.

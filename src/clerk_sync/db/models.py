@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from clerk_sync.db.base import Base
 from clerk_sync.db.mixin import ClerkUserMixin, utcnow
 
-__all__ = ["ProcessedWebhook", "User"]
+__all__ = ["Base", "ProcessedWebhook", "User"]  # Base re-exported: importing it here registers the tables
 
 
 class User(ClerkUserMixin, Base):

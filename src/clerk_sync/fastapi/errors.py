@@ -50,9 +50,7 @@ def status_for(exc: ClerkSyncError) -> int:
     return 500  # pragma: no cover - ClerkSyncError closes the table
 
 
-def problem_response(
-    status: int, code: str, detail: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
+def problem_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """A problem document; ``code`` is the field clients branch on."""
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail, "code": code}
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)

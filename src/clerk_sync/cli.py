@@ -14,6 +14,7 @@ from rich.console import Console
 
 from clerk_sync.devkeys import load_dev_issuer
 from clerk_sync.errors import ClerkSyncError, ConfigurationError
+from clerk_sync.settings import load_settings
 
 __all__ = ["app", "main"]
 
@@ -39,7 +40,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _fail(exc: ClerkSyncError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -57,8 +58,7 @@ def serve(
     if dev and not _is_loopback(host):
         raise _fail(ConfigurationError(f"--dev refuses to listen on {host}: development tokens are forgeable"))
     try:
-        settings = ServiceSettings()
-        application = create_app(settings, dev=dev)
+        application = create_app(ServiceSettings(), load_settings(), dev=dev)
     except ClerkSyncError as exc:
         raise _fail(exc) from None
     if dev:

@@ -11,14 +11,17 @@ from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
 from clerk_sync.fastapi import Claims, ClerkSync, RuntimeDep, install_exception_handlers
 from clerk_sync.keys import PemKeySet
 from clerk_sync.service.settings import ServiceSettings
+from clerk_sync.settings import ClerkSettings, load_settings
 
 __all__ = ["create_app"]
 
 
-def create_app(settings: ServiceSettings | None = None, *, dev: bool = False) -> FastAPI:
+def create_app(
+    settings: ServiceSettings | None = None, clerk_settings: ClerkSettings | None = None, *, dev: bool = False
+) -> FastAPI:
     """The service; ``dev`` trusts the local development key instead of Clerk's."""
     settings = settings or ServiceSettings()
-    clerk_settings = settings.clerk
+    clerk_settings = clerk_settings or load_settings()
     key_set = None
     if dev:
         clerk_settings = clerk_settings.model_copy(update={"issuer": DEV_ISSUER, "authorized_parties": ()})

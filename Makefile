@@ -1,0 +1,38 @@
+# Two entry points for a fresh machine: `make run` and `make test`. Each creates .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck layers bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Set up and run the reference service in development mode on http://127.0.0.1:8000 (embedded SQLite).
+run: $(STAMP)
+	$(BIN)/clerk-sync serve --dev
+
+## Set up and run every test (Python, then the browser client's Node tests when present).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	@if [ -f clients/js/package.json ]; then cd clients/js && node --test; fi
+
+## Static checks: ruff, mypy --strict, import layering.
+check: lint typecheck layers
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

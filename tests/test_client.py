@@ -326,9 +326,7 @@ async def test_callable_source_passes_force_refresh_like_clerk_get_token() -> No
             current[0] = "tok-1"
         return current[0]
 
-    async with make_client(
-        "http://api", CallableTokenSource(get_token), transport=accept_only("tok-1")
-    ) as client:
+    async with make_client("http://api", CallableTokenSource(get_token), transport=accept_only("tok-1")) as client:
         assert (await client.get("/a")).status_code == 200
         assert (await client.get("/b")).status_code == 200
     assert calls == [False, True, False]
@@ -342,9 +340,7 @@ def test_callable_source_sync_function_in_sync_client() -> None:
         calls.append(force_refresh)
         return "tok-1" if force_refresh else "tok-0"
 
-    with make_sync_client(
-        "http://api", CallableTokenSource(get_token), transport=accept_only("tok-1")
-    ) as client:
+    with make_sync_client("http://api", CallableTokenSource(get_token), transport=accept_only("tok-1")) as client:
         assert client.get("/a").status_code == 200
     assert calls == [False, True]
 

@@ -362,7 +362,6 @@ def make_sync_client(
     """
     if not isinstance(token_source, SyncTokenSource):
         raise TypeError(
-            f"{type(token_source).__name__} has no get_token_sync/refresh_sync; "
-            "a sync client needs a sync token source"
+            f"{type(token_source).__name__} has no get_token_sync/refresh_sync; a sync client needs a sync token source"
         )
     return httpx.Client(base_url=base_url, auth=ClerkBearerAuth(token_source), timeout=timeout, **kwargs)

@@ -31,8 +31,10 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own command
+def run_cli(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [CLI, *args], cwd=cwd, env=clean_env(env), capture_output=True, text=True, timeout=timeout, check=False
     )
 
@@ -44,7 +46,7 @@ def service(
     """Run ``clerk-sync serve`` until the block ends; yields the base URL and the process."""
     port = port or free_port()
     log = (cwd / f"service-{port}.log").open("w")
-    process = subprocess.Popen(  # noqa: S603 - our own command
+    process = subprocess.Popen(
         [CLI, "serve", "--port", str(port), *args],
         cwd=cwd,
         env=clean_env(env),

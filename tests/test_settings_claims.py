@@ -70,7 +70,7 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_secrets_are_not_in_repr() -> None:
     """Settings never print their secrets."""
-    settings = ClerkSettings(secret_key="sk_test_hidden", webhook_signing_secret="whsec_hidden")  # type: ignore[arg-type]
+    settings = ClerkSettings(secret_key="sk_test_hidden", webhook_signing_secret="whsec_hidden")
     assert "hidden" not in repr(settings)
 
 

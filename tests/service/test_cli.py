@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from clerk_sync.issuer import TokenIssuer
 from tests.processes import run_cli, service
 
 
@@ -48,7 +49,7 @@ def test_dev_token_and_serve_dev(tmp_path: Path) -> None:
     assert (tmp_path / ".clerk-sync" / "dev-signing-key.pem").stat().st_mode & 0o077 == 0
 
 
-def test_dev_tokens_are_not_trusted_without_dev(tmp_path: Path, clerk_issuer) -> None:  # type: ignore[no-untyped-def]
+def test_dev_tokens_are_not_trusted_without_dev(tmp_path: Path, clerk_issuer: TokenIssuer) -> None:
     """A service configured for a real Clerk key refuses development tokens."""
     token = run_cli("dev-token", cwd=tmp_path).stdout.strip()
     with service(tmp_path, env={"CLERK_JWT_KEY": clerk_issuer.public_pem(armor=False)}) as (base, _):
@@ -61,7 +62,7 @@ def test_dev_tokens_are_not_trusted_without_dev(tmp_path: Path, clerk_issuer) ->
 
 def test_dev_refuses_non_loopback_host(tmp_path: Path) -> None:
     """--dev on 0.0.0.0 stops with one clear line and exit code 2."""
-    result = run_cli("serve", "--dev", "--host", "0.0.0.0", cwd=tmp_path)  # noqa: S104
+    result = run_cli("serve", "--dev", "--host", "0.0.0.0", cwd=tmp_path)
     assert result.returncode == 2
     assert "--dev refuses to listen on 0.0.0.0" in result.stderr
     assert "Traceback" not in result.stderr
@@ -69,8 +70,12 @@ def test_dev_refuses_non_loopback_host(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("env", "variable"),
-    [({}, "CLERK_JWT_KEY"), ({"CLERK_JWT_KEY": "garbage"}, "CLERK_JWT_KEY"), ({"CLERK_SECRET_KEY": "nope"}, "CLERK_SECRET_KEY"),
-     ({"CLERK_PUBLISHABLE_KEY": "pk_test_!!"}, "CLERK_PUBLISHABLE_KEY")],
+    [
+        ({}, "CLERK_JWT_KEY"),
+        ({"CLERK_JWT_KEY": "garbage"}, "CLERK_JWT_KEY"),
+        ({"CLERK_SECRET_KEY": "nope"}, "CLERK_SECRET_KEY"),
+        ({"CLERK_PUBLISHABLE_KEY": "pk_test_!!"}, "CLERK_PUBLISHABLE_KEY"),
+    ],
 )
 def test_unusable_configuration_stops_with_one_line(tmp_path: Path, env: dict[str, str], variable: str) -> None:
     """A configuration that cannot work names the variable and exits 2, without a traceback."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,8 +40,6 @@ async def unavailable_on_failure(session: AsyncSession) -> AsyncIterator[None]:
         if not is_unavailable(error):
             raise
         _log.warning("database unavailable: %s", type(error).__name__, exc_info=True)
-        try:
+        with suppress(Exception):  # the connection is already broken; the original error is what matters
             await session.rollback()
-        except Exception:  # noqa: S110  (the connection is already broken; the original error is what matters)
-            pass
         raise DatabaseUnavailableError(f"database unavailable ({type(error).__name__})") from error

@@ -44,9 +44,7 @@ class ClerkUserMixin:
     first_name: Mapped[str | None] = mapped_column(Text())
     last_name: Mapped[str | None] = mapped_column(Text())
     image_url: Mapped[str | None] = mapped_column(Text())
-    public_metadata: Mapped[dict[str, Any]] = mapped_column(
-        JSONDocument, default=dict, server_default=text("'{}'")
-    )
+    public_metadata: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict, server_default=text("'{}'"))
     #: Filled only by sources the app opted in for (tokens never carry it).
     private_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

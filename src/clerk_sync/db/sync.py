@@ -158,9 +158,7 @@ class UserSync(Generic[M]):
         async with unavailable_on_failure(session):
             return await last_webhook_at(session)
 
-    async def _sync(
-        self, session: AsyncSession, profile: UserProfile, now: datetime
-    ) -> tuple[SyncResult[M], bool]:
+    async def _sync(self, session: AsyncSession, profile: UserProfile, now: datetime) -> tuple[SyncResult[M], bool]:
         """Read, and upsert only on a miss or a change. Returns the result and whether a write was attempted."""
         values = carried_values(self.model, profile.fields)
         user = await self._load(session, profile.clerk_id)
@@ -177,9 +175,7 @@ class UserSync(Generic[M]):
             values=values,
             now=now,
         )
-        written = (
-            await session.execute(stmt, execution_options={"populate_existing": True})
-        ).scalar_one_or_none()
+        written = (await session.execute(stmt, execution_options={"populate_existing": True})).scalar_one_or_none()
         if written is not None:
             created = written.created_at == now  # see upsert_statement: only an insert binds our ``now``
             return SyncResult(written, "created" if created else "updated", profile.source, changed), True
@@ -197,9 +193,7 @@ class UserSync(Generic[M]):
             version=deletion.version,
             now=now,
         )
-        written = (
-            await session.execute(stmt, execution_options={"populate_existing": True})
-        ).scalar_one_or_none()
+        written = (await session.execute(stmt, execution_options={"populate_existing": True})).scalar_one_or_none()
         if written is not None:
             return SyncResult(written, "deleted", deletion.source, ("deleted_at",))
         user = await self._load(session, deletion.clerk_id)
@@ -210,9 +204,7 @@ class UserSync(Generic[M]):
     async def _load(self, session: AsyncSession, clerk_id: str) -> M | None:
         """One indexed read; ``populate_existing`` so a row already in the session shows what is stored now."""
         stmt = select(self.model).where(self.model.clerk_id == clerk_id)
-        return (
-            await session.execute(stmt, execution_options={"populate_existing": True})
-        ).scalar_one_or_none()
+        return (await session.execute(stmt, execution_options={"populate_existing": True})).scalar_one_or_none()
 
     async def _after(self, result: SyncResult[M]) -> None:
         """Audit the write and run its hook; reads (unchanged, stale, refused) leave no trace."""

@@ -81,9 +81,7 @@ def upsert_statement(
     )
     excluded = stmt.excluded
     version_column = columns["clerk_version"]
-    differs: list[ColumnElement[bool]] = [
-        column.is_distinct_from(excluded[column.name]) for column in carried
-    ]
+    differs: list[ColumnElement[bool]] = [column.is_distinct_from(excluded[column.name]) for column in carried]
     return stmt.on_conflict_do_update(
         index_elements=[columns["clerk_id"]],
         set_={

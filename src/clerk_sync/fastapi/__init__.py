@@ -1,4 +1,4 @@
-"""FastAPI integration: lifespan, dependencies, error mapping."""
+"""FastAPI integration: lifespan, dependencies (``Claims``, ``CurrentUser``), error mapping, webhook router."""
 
 from clerk_sync.fastapi.deps import (
     Claims,
@@ -10,20 +10,39 @@ from clerk_sync.fastapi.deps import (
     get_optional_claims,
 )
 from clerk_sync.fastapi.errors import install_exception_handlers, problem_response, status_for
-from clerk_sync.fastapi.runtime import ClerkRuntime, ClerkSync, get_runtime
+from clerk_sync.fastapi.runtime import ClerkRuntime, ClerkSync, Database, get_runtime
+from clerk_sync.fastapi.users import (
+    CurrentUser,
+    OptionalUser,
+    SessionDep,
+    get_current_user,
+    get_optional_user,
+    get_session,
+    require_database,
+)
+from clerk_sync.fastapi.webhooks import webhook_router
 
 __all__ = [
     "Claims",
     "ClerkRuntime",
     "ClerkSync",
     "CurrentClaims",
+    "CurrentUser",
+    "Database",
     "OptionalClaims",
+    "OptionalUser",
     "RuntimeDep",
+    "SessionDep",
     "bearer_scheme",
     "get_claims",
+    "get_current_user",
     "get_optional_claims",
+    "get_optional_user",
     "get_runtime",
+    "get_session",
     "install_exception_handlers",
     "problem_response",
+    "require_database",
     "status_for",
+    "webhook_router",
 ]

@@ -1,28 +1,34 @@
 """App-scoped objects, built once in the lifespan and found by dependencies on ``app.state``.
 
-``ClerkSync`` is what an app writes: ``clerk = ClerkSync(settings)`` and ``FastAPI(lifespan=clerk.lifespan)``.
-Only the lifespan constructs the HTTP client, key set and verifier (DESIGN.md); dependencies read them from
-``request.app.state.clerk_sync`` so tests can swap any piece.
+``ClerkSync`` is what an app writes: ``clerk = ClerkSync(database_url=..., model=User)`` and
+``FastAPI(lifespan=clerk.lifespan)``. Only the lifespan constructs the HTTP client, key set, verifier, engine and
+Backend API client (DESIGN.md); dependencies read them from ``request.app.state.clerk_sync`` so tests can swap any
+piece.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from clerk_sync.backend_api import BackendAPI
 from clerk_sync.bootstrap import build_key_set, build_verifier
+from clerk_sync.db import UserSync, create_engine, create_sessionmaker, upgrade
+from clerk_sync.db.sync import SyncHook
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.keys import JwksKeySet, KeySet, load_pem_key
 from clerk_sync.profile import ClaimMapping
 from clerk_sync.settings import ClerkSettings
 from clerk_sync.verify import TokenVerifier
 
-__all__ = ["ClerkRuntime", "ClerkSync", "get_runtime"]
+__all__ = ["ClerkRuntime", "ClerkSync", "Database", "get_runtime"]
 
 logger = logging.getLogger("clerk_sync")
 
@@ -30,30 +36,61 @@ STATE_KEY = "clerk_sync"
 
 
 @dataclass(slots=True)
+class Database:
+    """The engine, its sessions and the sync engine bound to the app's user model."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    users: UserSync[Any]
+
+
+@dataclass(slots=True)
 class ClerkRuntime:
-    """What a running app holds: the verifier and its HTTP client."""
+    """What a running app holds: the verifier and its HTTP client, and optionally the database."""
 
     settings: ClerkSettings
     http: httpx.AsyncClient
     verifier: TokenVerifier
     mapping: ClaimMapping = field(default_factory=ClaimMapping)
+    database: Database | None = None
+    backend: BackendAPI | None = None
 
 
 class ClerkSync:
-    """Configure clerk-sync for a FastAPI app; ``lifespan`` builds and tears down the runtime."""
+    """Configure clerk-sync for a FastAPI app; ``lifespan`` builds and tears down the runtime.
+
+    ``database_url`` (or an ``engine``) enables ``CurrentUser``; ``model`` is the app's user class built on
+    ``ClerkUserMixin`` (default: ``clerk_sync.db.User``); ``migrate`` applies the packaged migrations at start.
+    """
 
     def __init__(
         self,
         settings: ClerkSettings | None = None,
         *,
+        database_url: str | None = None,
+        engine: AsyncEngine | None = None,
+        model: type[Any] | None = None,
+        migrate: bool = False,
         mapping: ClaimMapping | None = None,
         key_set: KeySet | None = None,
         http: httpx.AsyncClient | None = None,
+        on_user_created: SyncHook[Any] | None = None,
+        on_user_updated: SyncHook[Any] | None = None,
+        on_user_deleted: SyncHook[Any] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else ClerkSettings()
         self.mapping = mapping or ClaimMapping()
+        self._database_url = database_url
+        self._engine = engine
+        self._migrate = migrate
         self._key_set = key_set
         self._http = http
+        self.users: UserSync[Any] = UserSync(
+            model,
+            on_user_created=on_user_created,
+            on_user_updated=on_user_updated,
+            on_user_deleted=on_user_deleted,
+        )
 
     def validate(self) -> None:
         """Fail at start, with one line naming the variable, when the key source cannot work."""
@@ -70,16 +107,36 @@ class ClerkSync:
     async def runtime(self) -> AsyncIterator[ClerkRuntime]:
         """Build the runtime outside FastAPI (CLI, scripts); closes what it opened."""
         self.validate()
-        owns_http = self._http is None
-        http = self._http or httpx.AsyncClient(timeout=self.settings.http_timeout_s)
-        try:
+        async with AsyncExitStack() as stack:
+            http = self._http
+            if http is None:
+                http = await stack.enter_async_context(httpx.AsyncClient(timeout=self.settings.http_timeout_s))
             keys = self._key_set or build_key_set(self.settings, http)
             if isinstance(keys, JwksKeySet) and not await keys.warm():
                 logger.warning("signing keys could not be loaded at start; will retry on first request")
-            yield ClerkRuntime(self.settings, http, build_verifier(self.settings, keys), self.mapping)
-        finally:
-            if owns_http:
-                await http.aclose()
+            runtime = ClerkRuntime(self.settings, http, build_verifier(self.settings, keys), self.mapping)
+            runtime.database = await self._open_database(stack)
+            if self.settings.secret_key is not None:
+                runtime.backend = BackendAPI(
+                    http,
+                    self.settings.secret_key.get_secret_value(),
+                    api_url=self.settings.api_url,
+                    timeout=self.settings.http_timeout_s,
+                    max_attempts=3,  # the request path waits for this; backfill builds its own, more patient
+                    max_delay=2.0,
+                )
+            yield runtime
+
+    async def _open_database(self, stack: AsyncExitStack) -> Database | None:
+        engine = self._engine
+        if engine is None and self._database_url is not None:
+            engine = create_engine(self._database_url)
+            stack.push_async_callback(engine.dispose)
+        if engine is None:
+            return None
+        if self._migrate:
+            await upgrade(engine)
+        return Database(engine, create_sessionmaker(engine), self.users)
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:

@@ -2,18 +2,49 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
 
+from clerk_sync.db import ClerkUserMixin
 from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
-from clerk_sync.fastapi import Claims, ClerkSync, RuntimeDep, install_exception_handlers
+from clerk_sync.errors import ClerkSyncError
+from clerk_sync.fastapi import (
+    Claims,
+    ClerkSync,
+    CurrentUser,
+    RuntimeDep,
+    install_exception_handlers,
+    webhook_router,
+)
 from clerk_sync.keys import PemKeySet
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import ClerkSettings, load_settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "user_json"]
+
+
+def user_json(user: ClerkUserMixin) -> dict[str, Any]:
+    """The contract's ``/me`` document (DESIGN.md)."""
+    return {
+        "id": user.id,
+        "clerk_id": user.clerk_id,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "image_url": user.image_url,
+        "public_metadata": user.public_metadata,
+        "created_at": _iso(user.created_at),
+        "updated_at": _iso(user.updated_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def create_app(
@@ -26,23 +57,46 @@ def create_app(
     if dev:
         clerk_settings = clerk_settings.model_copy(update={"issuer": DEV_ISSUER, "authorized_parties": ()})
         key_set = PemKeySet(load_dev_issuer().public_key)
-    clerk = ClerkSync(clerk_settings, key_set=key_set)
+    embedded = settings.database_url.startswith("sqlite")
+    clerk = ClerkSync(clerk_settings, database_url=settings.database_url, migrate=embedded, key_set=key_set)
     clerk.validate()
     app = FastAPI(title="clerk-sync reference service", lifespan=clerk.lifespan)
     install_exception_handlers(app)
+    app.include_router(webhook_router())
 
-    @app.get("/me")
-    async def me(claims: Claims) -> dict[str, Any]:
+    @app.get("/me", summary="The current user, synced from the session token")
+    async def me(user: CurrentUser) -> dict[str, Any]:
+        return user_json(user)
+
+    @app.get("/me/claims", summary="The verified identity alone (no database)")
+    async def me_claims(claims: Claims) -> dict[str, Any]:
         return {"clerk_id": claims.sub, "session_id": claims.sid}
 
-    @app.get("/healthz")
+    @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", summary="Readiness: database, signing keys, last webhook")
     async def readyz(runtime: RuntimeDep) -> JSONResponse:
-        checks = {"signing_keys": "ok" if runtime.verifier.keys.ready else "unavailable"}
+        checks: dict[str, Any] = {"signing_keys": "ok" if runtime.verifier.keys.ready else "unavailable"}
+        if not runtime.verifier.keys.ready and hasattr(runtime.verifier.keys, "warm"):
+            checks["signing_keys"] = "ok" if await runtime.verifier.keys.warm() else "unavailable"
+        checks["database"], last = await _database_check(runtime)
+        body: dict[str, Any] = {"checks": checks}
+        body["last_webhook_at"] = _iso(last)
+        body["last_webhook_age_s"] = round(time.time() - last.timestamp(), 1) if last else None
         ok = all(value == "ok" for value in checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+        body["status"] = "ok" if ok else "unavailable"
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     return app
+
+
+async def _database_check(runtime: Any) -> tuple[str, datetime | None]:
+    database = runtime.database
+    try:
+        async with database.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+            return "ok", await database.users.last_webhook_at(session)
+    except (ClerkSyncError, OSError, Exception):  # readiness reports, never raises
+        return "unavailable", None

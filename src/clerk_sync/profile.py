@@ -15,7 +15,15 @@ from typing import Any
 
 from clerk_sync.claims import SessionClaims
 
-__all__ = ["DEFAULT_CLAIM_MAP", "PROFILE_COLUMNS", "ClaimMapping", "Source", "UserProfile", "to_millis"]
+__all__ = [
+    "DEFAULT_CLAIM_MAP",
+    "PROFILE_COLUMNS",
+    "ClaimMapping",
+    "Source",
+    "UserDeletion",
+    "UserProfile",
+    "to_millis",
+]
 
 #: The synced columns a profile may carry (the app may map claims to extra columns of its own).
 PROFILE_COLUMNS = ("email", "first_name", "last_name", "image_url", "public_metadata")
@@ -48,6 +56,16 @@ class UserProfile:
     def has_profile_data(self) -> bool:
         """False for Clerk's default token, which names the user but says nothing about them."""
         return bool(self.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class UserDeletion:
+    """Tombstone ``clerk_id`` as of ``version`` (ms): a ``user.deleted`` event (Clerk sends no ``updated_at``
+    for a deleted user, so the event time versions it), a prune, or an admin action."""
+
+    clerk_id: str
+    version: int
+    source: Source = Source.WEBHOOK
 
 
 def to_millis(value: object) -> int | None:

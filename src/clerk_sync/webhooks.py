@@ -32,7 +32,7 @@ from clerk_sync.errors import (
     WebhookPayloadError,
     WebhookVerificationError,
 )
-from clerk_sync.profile import Source, UserProfile, to_millis
+from clerk_sync.profile import Source, UserDeletion, UserProfile, to_millis
 from clerk_sync.users_json import profile_from_user_json
 
 __all__ = [
@@ -77,16 +77,6 @@ class WebhookEvent:
     instance_id: str | None
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     attributes: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True, slots=True)
-class UserDeletion:
-    """A ``user.deleted`` event: tombstone ``clerk_id`` at ``version`` (the event time, since Clerk sends no
-    ``updated_at`` for a deleted user)."""
-
-    clerk_id: str
-    version: int
-    source: Source = Source.WEBHOOK
 
 
 @dataclass(frozen=True, slots=True)

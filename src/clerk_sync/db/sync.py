@@ -22,7 +22,7 @@ from clerk_sync.db.models import User
 from clerk_sync.db.upsert import carried_values, tombstone_statement, upsert_statement
 from clerk_sync.db.webhook_log import last_webhook_at, record_webhook
 from clerk_sync.errors import UserDeletedError
-from clerk_sync.profile import Source, UserProfile
+from clerk_sync.profile import Source, UserDeletion, UserProfile
 
 __all__ = ["Action", "SyncHook", "SyncResult", "UserDeletion", "UserSync", "WebhookOutcome"]
 
@@ -45,15 +45,6 @@ class SyncResult(Generic[M]):
     action: Action
     source: Source
     changed: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class UserDeletion:
-    """A ``user.deleted`` event (or an admin action): tombstone ``clerk_id`` as of ``version`` (ms)."""
-
-    clerk_id: str
-    version: int
-    source: Source = Source.WEBHOOK
 
 
 #: Called after the write committed; a failing hook is logged, never undoes or fails the sync.

@@ -12,11 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from clerk_sync.db import UserDeletion as StoredDeletion
 from clerk_sync.errors import PayloadTooLargeError, WebhookNotConfiguredError
 from clerk_sync.fastapi.deps import RuntimeDep
 from clerk_sync.fastapi.users import require_database
-from clerk_sync.webhooks import DEFAULT_MAX_BODY_BYTES, IgnoredEvent, UserDeletion, to_user_change, verify_webhook
+from clerk_sync.webhooks import DEFAULT_MAX_BODY_BYTES, IgnoredEvent, to_user_change, verify_webhook
 
 __all__ = ["webhook_router"]
 
@@ -53,10 +52,9 @@ def webhook_router(path: str = "/webhooks/clerk", *, max_body_bytes: int = DEFAU
             logger.info("webhook %s ignored (type %s)", event.id, event.type)
             return {"status": "ignored", "id": event.id, "type": event.type}
         database = require_database(runtime)
-        stored = StoredDeletion(change.clerk_id, change.version) if isinstance(change, UserDeletion) else change
         async with database.sessionmaker() as session:
             outcome = await database.users.apply_webhook(
-                session, svix_id=event.id, event_type=event.type, change=stored
+                session, svix_id=event.id, event_type=event.type, change=change
             )
         logger.info("webhook %s %s for %s -> %s", event.id, event.type, change.clerk_id, outcome)
         return {"status": outcome, "id": event.id, "type": event.type}

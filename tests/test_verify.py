@@ -312,3 +312,63 @@ async def test_every_refusal_is_a_typed_token_error(clerk_issuer: TokenIssuer) -
     for token in junk:
         with pytest.raises((TokenInvalidError, TokenInvalidAlgorithmError, TokenInvalidSignatureError)):
             await verifier.verify(token)
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_cache_skips_repeat_signature_checks(clerk_issuer: TokenIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token seen before is served from the cache: one signature check for many verifications."""
+    verifier = verifier_for(clerk_issuer)
+    checks: list[str] = []
+    original = verifier._verified_payload
+
+    def counting(token: str, key: object, algorithm: str) -> dict[str, object]:
+        checks.append(token)
+        return original(token, key, algorithm)
+
+    monkeypatch.setattr(verifier, "_verified_payload", counting)
+    token = clerk_issuer.mint(now=NOW)
+    results = [await verifier.verify(token) for _ in range(10)]
+    assert len(checks) == 1
+    assert all(claims is results[0] for claims in results)
+
+
+async def test_cached_token_still_expires(clerk_issuer: TokenIssuer) -> None:
+    """A cached token is refused with token-expired once its exp (plus skew) passes."""
+    clock = Clock(NOW)
+    verifier = verifier_for(clerk_issuer, now=clock)
+    token = clerk_issuer.mint(now=NOW)
+    await verifier.verify(token)
+    clock.now = NOW + 60 + 4.9
+    assert (await verifier.verify(token)).sub == "user_test"
+    clock.now = NOW + 60 + 5
+    assert isinstance(await refused(verifier, token), TokenExpiredError)
+    assert verifier.cache is not None
+    assert len(verifier.cache) == 0
+
+
+async def test_cache_is_bounded_and_keeps_no_refusals_or_tokens(clerk_issuer: TokenIssuer) -> None:
+    """The cache holds at most maxsize entries, never a refused token, and never the token text."""
+    verifier = verifier_for(clerk_issuer, cache_size=8)
+    tokens = [clerk_issuer.mint(f"user_{i}", now=NOW) for i in range(20)]
+    for token in tokens:
+        await verifier.verify(token)
+    await refused(verifier, clerk_issuer.mint(now=NOW, key=generate_private_key()))
+    assert verifier.cache is not None
+    assert len(verifier.cache) == 8
+    keys = list(verifier.cache._entries)
+    assert keys == [verifier.cache.key(token) for token in tokens[-8:]]
+    assert all(isinstance(key, bytes) and len(key) == 32 for key in keys)
+
+
+async def test_cache_can_be_disabled(clerk_issuer: TokenIssuer) -> None:
+    """cache_size=0 verifies every time."""
+    verifier = verifier_for(clerk_issuer, cache_size=0)
+    assert verifier.cache is None
+    assert (await verifier.verify(clerk_issuer.mint(now=NOW))).sub == "user_test"

@@ -48,4 +48,5 @@ def build_verifier(settings: ClerkSettings, keys: KeySet) -> TokenVerifier:
         authorized_parties=settings.authorized_parties,
         clock_skew_ms=settings.clock_skew_ms,
         allow_pending_sessions=settings.allow_pending_sessions,
+        cache_size=settings.token_cache_size,
     )

@@ -63,6 +63,7 @@ class ClerkSettings(BaseSettings):
     jwks_cooldown_s: float = Field(default=30.0, ge=0)
     http_timeout_s: float = Field(default=5.0, gt=0)
     include_private_metadata: bool = False
+    token_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
 
     @field_validator("authorized_parties", mode="before")
     @classmethod

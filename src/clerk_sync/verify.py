@@ -8,9 +8,11 @@ PyJWT, whose ``iat`` error would report ``token-not-active-yet`` where Clerk say
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -33,9 +35,17 @@ from clerk_sync.errors import (
 from clerk_sync.keys import ALLOWED_ALGORITHMS, KeySet
 from clerk_sync.tokens import MAX_TOKEN_BYTES
 
-__all__ = ["DEFAULT_CLOCK_SKEW_MS", "SESSION_CATEGORIES", "TokenCategory", "TokenVerifier"]
+__all__ = [
+    "DEFAULT_CLOCK_SKEW_MS",
+    "DEFAULT_TOKEN_CACHE_SIZE",
+    "SESSION_CATEGORIES",
+    "TokenCategory",
+    "TokenVerifier",
+    "VerifiedTokenCache",
+]
 
 DEFAULT_CLOCK_SKEW_MS = 5000
+DEFAULT_TOKEN_CACHE_SIZE = 4096
 
 
 class TokenCategory:
@@ -51,6 +61,45 @@ class TokenCategory:
 SESSION_CATEGORIES = frozenset({TokenCategory.SESSION, TokenCategory.IGNORE})
 
 
+class VerifiedTokenCache:
+    """A bounded LRU of tokens that already verified, keyed by their SHA-256 digest.
+
+    A browser sends the same session token for up to 60 s; re-checking its RSA signature on every request is
+    most of the verification cost. Only successes are stored (caching refusals would let junk fill the cache),
+    the token itself is never kept, and an entry is never served once its ``exp`` (plus skew) has passed.
+    """
+
+    def __init__(self, maxsize: int = DEFAULT_TOKEN_CACHE_SIZE) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[bytes, SessionClaims] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def key(token: str) -> bytes:
+        """The digest a token is stored under."""
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, key: bytes, now_ms: float, skew_ms: float) -> SessionClaims | None:
+        """The claims if the token verified before and is not expired by now."""
+        claims = self._entries.get(key)
+        if claims is None:
+            return None
+        if claims.exp * 1000 <= now_ms - skew_ms:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return claims
+
+    def put(self, key: bytes, claims: SessionClaims) -> None:
+        """Remember a verified token, evicting the least recently used beyond ``maxsize``."""
+        self._entries[key] = claims
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+
+
 class TokenVerifier:
     """Verifies Clerk session tokens against one instance's keys and the app's expectations."""
 
@@ -62,6 +111,7 @@ class TokenVerifier:
         authorized_parties: Iterable[str] = (),
         clock_skew_ms: float = DEFAULT_CLOCK_SKEW_MS,
         allow_pending_sessions: bool = False,
+        cache_size: int = DEFAULT_TOKEN_CACHE_SIZE,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.keys = keys
@@ -73,9 +123,20 @@ class TokenVerifier:
         self._allow_pending = allow_pending_sessions
         self._now = now
         self._jws = jwt.PyJWS()
+        self.cache = VerifiedTokenCache(cache_size) if cache_size > 0 else None
 
     async def verify(self, token: str) -> SessionClaims:
         """Return the verified claims or raise a ``TokenError`` subclass (or ``KeySetUnavailableError``)."""
+        if self.cache is None or not isinstance(token, str) or len(token) > MAX_TOKEN_BYTES:
+            return await self._verify(token)
+        key = self.cache.key(token)
+        claims = self.cache.get(key, self._now() * 1000, self._skew_ms)
+        if claims is None:
+            claims = await self._verify(token)
+            self.cache.put(key, claims)
+        return claims
+
+    async def _verify(self, token: str) -> SessionClaims:
         header = _read_header(token)
         algorithm = header.get("alg")
         if algorithm not in ALLOWED_ALGORITHMS:

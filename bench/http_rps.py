@@ -39,8 +39,8 @@ def free_port() -> int:
 
 
 def wrk(url: str, token: str, seconds: int, connections: int) -> tuple[float, str, str]:
-    out = subprocess.run(  # noqa: S603
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {token}", url],  # noqa: S607
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {token}", url],
         capture_output=True,
         text=True,
         check=True,
@@ -53,7 +53,22 @@ def wrk(url: str, token: str, seconds: int, connections: int) -> tuple[float, st
     return rps, p50, p99
 
 
-async def pg_stats(dsn: str) -> tuple[int, int]:
+def pg_stats(dsn: str) -> tuple[int, int]:
+    return asyncio.run(_pg_stats(dsn))
+
+
+def pg_admin(sql: str) -> None:
+    async def go() -> None:
+        connection = await asyncpg.connect(ADMIN)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(go())
+
+
+async def _pg_stats(dsn: str) -> tuple[int, int]:
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute("SELECT pg_stat_force_next_flush()")
@@ -66,24 +81,22 @@ async def pg_stats(dsn: str) -> tuple[int, int]:
         await connection.close()
 
 
-async def run(kind: str, seconds: int, connections: int) -> None:
+def run(kind: str, seconds: int, connections: int) -> None:
     issuer = TokenIssuer()
     token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
     work = Path(tempfile.mkdtemp(prefix="clerk-sync-bench-"))
     name = f"clerk_sync_bench_{uuid.uuid4().hex[:8]}"
     if kind == "postgresql":
-        admin = await asyncpg.connect(ADMIN)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
+        pg_admin(f'CREATE DATABASE "{name}"')
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     else:
         url = f"sqlite+aiosqlite:///{work}/bench.db"
     env = {**os.environ, "DATABASE_URL": url, "CLERK_JWT_KEY": issuer.public_pem(armor=False)}
     bin_dir = Path(sys.executable).parent
     if kind == "postgresql":
-        subprocess.run([str(bin_dir / "clerk-sync"), "db", "upgrade"], env=env, check=True, cwd=work)  # noqa: S603
+        subprocess.run([str(bin_dir / "clerk-sync"), "db", "upgrade"], env=env, check=True, cwd=work)
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [
             str(bin_dir / "uvicorn"),
             "--factory",
@@ -110,7 +123,7 @@ async def run(kind: str, seconds: int, connections: int) -> None:
         results: dict[str, list[tuple[float, str, str]]] = {"/me/claims": [], "/me": []}
         wrk(f"{base}/me", token, 2, connections)  # warm-up
         dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
-        before = await pg_stats(dsn) if kind == "postgresql" else None
+        before = pg_stats(dsn) if kind == "postgresql" else None
         me_requests = 0.0
         for _ in range(2):  # alternate to spread any drift over both routes
             for path in results:
@@ -128,19 +141,15 @@ async def run(kind: str, seconds: int, connections: int) -> None:
             print(f"{path:12s} {rps:9.0f} {top[1]:>9s} {top[2]:>9s}")
         print(f"/me vs /me/claims: {best['/me'] / best['/me/claims']:.2f}x")
         if before is not None:
-            after = await pg_stats(dsn)
-            print(
-                f"per /me request (approx., from pg_stat_user_tables): "
-                f"{(after[0] - before[0]) / me_requests:.2f} index reads, {(after[1] - before[1]) / me_requests:.3f} row writes"
-            )
+            after = pg_stats(dsn)
+            reads, writes = (after[0] - before[0]) / me_requests, (after[1] - before[1]) / me_requests
+            print(f"per /me request (from pg_stat_user_tables): {reads:.2f} index reads, {writes:.3f} row writes")
     finally:
         server.terminate()
         server.wait()
         shutil.rmtree(work, ignore_errors=True)
         if kind == "postgresql":
-            admin = await asyncpg.connect(ADMIN)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:
@@ -152,7 +161,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     for kind in ["sqlite", "postgresql"] if args.db == "both" else [args.db]:
-        asyncio.run(run(kind, args.seconds, args.connections))
+        run(kind, args.seconds, args.connections)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from clerk_sync.fastapi import (
     webhook_router,
 )
 from clerk_sync.keys import PemKeySet
+from clerk_sync.service.demo import demo_router
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import ClerkSettings, load_settings
 
@@ -54,15 +55,19 @@ def create_app(
     settings = settings or ServiceSettings()
     clerk_settings = clerk_settings or load_settings()
     key_set = None
+    dev_issuer = None
     if dev:
+        dev_issuer = load_dev_issuer()
         clerk_settings = clerk_settings.model_copy(update={"issuer": DEV_ISSUER, "authorized_parties": ()})
-        key_set = PemKeySet(load_dev_issuer().public_key)
+        key_set = PemKeySet(dev_issuer.public_key)
     embedded = settings.database_url.startswith("sqlite")
     clerk = ClerkSync(clerk_settings, database_url=settings.database_url, migrate=embedded, key_set=key_set)
     clerk.validate()
     app = FastAPI(title="clerk-sync reference service", lifespan=clerk.lifespan)
     install_exception_handlers(app)
     app.include_router(webhook_router())
+    if dev_issuer is not None:
+        app.include_router(demo_router(dev_issuer))
 
     @app.get("/me", summary="The current user, synced from the session token")
     async def me(user: CurrentUser) -> dict[str, Any]:

@@ -1,5 +1,95 @@
-"""clerk-sync: verify Clerk session tokens and keep a local user row current on every request."""
+"""clerk-sync: verify Clerk session tokens and keep a local user row current on every request.
+
+The core names live here; the FastAPI integration is ``clerk_sync.fastapi``, storage is ``clerk_sync.db``,
+outbound clients are ``clerk_sync.client`` and the test kit is ``clerk_sync.testing``.
+"""
 
 from __future__ import annotations
 
+from clerk_sync.claims import OrganizationClaims, SessionClaims
+from clerk_sync.errors import (
+    AuthenticationError,
+    BackendAPIError,
+    ClerkSyncError,
+    ConfigurationError,
+    DatabaseUnavailableError,
+    KeySetUnavailableError,
+    PayloadTooLargeError,
+    SessionPendingError,
+    SigningKeyNotFoundError,
+    TokenError,
+    TokenExpiredError,
+    TokenIatInTheFutureError,
+    TokenInvalidAlgorithmError,
+    TokenInvalidAuthorizedPartiesError,
+    TokenInvalidError,
+    TokenInvalidIssuerError,
+    TokenInvalidSignatureError,
+    TokenMissingError,
+    TokenNotActiveYetError,
+    TokenRefreshError,
+    TokenTypeMismatchError,
+    TokenVerificationFailedError,
+    UnavailableError,
+    UserDeletedError,
+    WebhookError,
+    WebhookNotConfiguredError,
+    WebhookPayloadError,
+    WebhookVerificationError,
+)
+from clerk_sync.keys import JwksKeySet, KeySet, PemKeySet, SigningKey
+from clerk_sync.profile import ClaimMapping, Source, UserDeletion, UserProfile
+from clerk_sync.settings import ClerkSettings, load_settings
+from clerk_sync.tokens import find_token
+from clerk_sync.verify import TokenVerifier, VerifiedTokenCache
+from clerk_sync.webhooks import WebhookEvent, verify_webhook
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "BackendAPIError",
+    "ClaimMapping",
+    "ClerkSettings",
+    "ClerkSyncError",
+    "ConfigurationError",
+    "DatabaseUnavailableError",
+    "JwksKeySet",
+    "KeySet",
+    "KeySetUnavailableError",
+    "OrganizationClaims",
+    "PayloadTooLargeError",
+    "PemKeySet",
+    "SessionClaims",
+    "SessionPendingError",
+    "SigningKey",
+    "SigningKeyNotFoundError",
+    "Source",
+    "TokenError",
+    "TokenExpiredError",
+    "TokenIatInTheFutureError",
+    "TokenInvalidAlgorithmError",
+    "TokenInvalidAuthorizedPartiesError",
+    "TokenInvalidError",
+    "TokenInvalidIssuerError",
+    "TokenInvalidSignatureError",
+    "TokenMissingError",
+    "TokenNotActiveYetError",
+    "TokenRefreshError",
+    "TokenTypeMismatchError",
+    "TokenVerificationFailedError",
+    "TokenVerifier",
+    "UnavailableError",
+    "UserDeletedError",
+    "UserDeletion",
+    "UserProfile",
+    "VerifiedTokenCache",
+    "WebhookError",
+    "WebhookEvent",
+    "WebhookNotConfiguredError",
+    "WebhookPayloadError",
+    "WebhookVerificationError",
+    "find_token",
+    "load_settings",
+    "verify_webhook",
+]

@@ -207,6 +207,17 @@ async def test_audit_log_names_fields_never_values(
     assert "secret" not in caplog.text
 
 
+async def test_creation_from_sub_alone_is_audited(
+    sessionmaker: Sessions, user_sync: UserSync[User], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Clerk's default token carries no profile fields; creating its row is still one audited write."""
+    caplog.set_level(logging.INFO, logger="clerk_sync.audit")
+    result = await _sync(sessionmaker, user_sync)
+    assert result.action == "created"
+    records = [r for r in caplog.records if r.name == "clerk_sync.audit"]
+    assert [(r.action, r.changed) for r in records] == [("created", ["clerk_id"])]  # type: ignore[attr-defined]
+
+
 async def test_hooks_run_after_commit_and_failures_do_not_fail_the_sync(
     sessionmaker: Sessions, caplog: pytest.LogCaptureFixture
 ) -> None:

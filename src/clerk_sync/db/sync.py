@@ -22,6 +22,7 @@ from clerk_sync.db.models import User
 from clerk_sync.db.upsert import carried_values, tombstone_statement, upsert_statement
 from clerk_sync.db.webhook_log import last_webhook_at, record_webhook
 from clerk_sync.errors import UserDeletedError
+from clerk_sync.metrics import USERS_WRITTEN
 from clerk_sync.profile import Source, UserDeletion, UserProfile
 
 __all__ = ["Action", "SyncHook", "SyncResult", "UserDeletion", "UserSync", "WebhookOutcome"]
@@ -168,8 +169,10 @@ class UserSync(Generic[M]):
         )
         written = (await session.execute(stmt, execution_options={"populate_existing": True})).scalar_one_or_none()
         if written is not None:
-            created = written.created_at == now  # see upsert_statement: only an insert binds our ``now``
-            return SyncResult(written, "created" if created else "updated", profile.source, changed), True
+            if written.created_at == now:  # see upsert_statement: only an insert binds our ``now``
+                # A user created from ``sub`` alone carries no fields, and is still a write to audit.
+                return SyncResult(written, "created", profile.source, tuple(values) or ("clerk_id",)), True
+            return SyncResult(written, "updated", profile.source, changed), True
         # Another writer got there first (a concurrent first request, a newer event, a deletion).
         user = await self._load(session, profile.clerk_id)
         if user is None:  # pragma: no cover - rows are never hard-deleted
@@ -201,6 +204,7 @@ class UserSync(Generic[M]):
         """Audit the write and run its hook; reads (unchanged, stale, refused) leave no trace."""
         if not result.changed:
             return
+        USERS_WRITTEN.labels(result.action, str(result.source)).inc()
         self._audit.info(
             "user %s",
             result.action,

@@ -10,6 +10,7 @@ from clerk_sync.fastapi.deps import (
     get_optional_claims,
 )
 from clerk_sync.fastapi.errors import install_exception_handlers, problem_response, status_for
+from clerk_sync.fastapi.metrics import metrics_router
 from clerk_sync.fastapi.runtime import ClerkRuntime, ClerkSync, Database, get_runtime
 from clerk_sync.fastapi.users import (
     CurrentUser,
@@ -41,6 +42,7 @@ __all__ = [
     "get_runtime",
     "get_session",
     "install_exception_handlers",
+    "metrics_router",
     "problem_response",
     "require_database",
     "status_for",

@@ -13,8 +13,9 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from clerk_sync.claims import SessionClaims
-from clerk_sync.errors import TokenMissingError
+from clerk_sync.errors import ClerkSyncError, TokenMissingError
 from clerk_sync.fastapi.runtime import ClerkRuntime, get_runtime
+from clerk_sync.metrics import VERIFICATIONS
 from clerk_sync.tokens import find_token
 
 __all__ = [
@@ -48,14 +49,19 @@ async def get_optional_claims(
     carrier = find_token(request.headers.get("authorization"), request.cookies)
     if carrier is None:
         return None
-    claims = await runtime.verifier.verify(carrier.token)
-    request.state.clerk_user_id = claims.sub
+    try:
+        claims = await runtime.verifier.verify(carrier.token)
+    except ClerkSyncError as exc:
+        VERIFICATIONS.labels(exc.code).inc()
+        raise
+    VERIFICATIONS.labels("ok").inc()
     return claims
 
 
 async def get_claims(claims: Annotated[SessionClaims | None, Depends(get_optional_claims)]) -> SessionClaims:
     """The verified identity, or 401 ``session-token-missing``."""
     if claims is None:
+        VERIFICATIONS.labels(TokenMissingError.code).inc()
         raise TokenMissingError("No session token in the Authorization header or the __session cookie.")
     return claims
 

@@ -8,6 +8,7 @@ and any sub-dependency share a single sync. When the database fails, only routes
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from clerk_sync.db import ClerkUserMixin, SyncResult
 from clerk_sync.errors import BackendAPIError, ConfigurationError
 from clerk_sync.fastapi.deps import RuntimeDep, get_claims, get_optional_claims
 from clerk_sync.fastapi.runtime import ClerkRuntime, Database
+from clerk_sync.metrics import SYNC_SECONDS
 from clerk_sync.profile import Source
 
 __all__ = [
@@ -53,7 +55,9 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 async def _sync(runtime: ClerkRuntime, session: AsyncSession, claims: SessionClaims) -> Any:
     users = require_database(runtime).users
     profile = runtime.mapping.to_profile(claims)
+    started = time.perf_counter()
     result: SyncResult[Any] = await users.sync(session, profile)
+    SYNC_SECONDS.observe(time.perf_counter() - started)
     if result.action == "created" and not profile.has_profile_data and runtime.backend is not None:
         result = await _fetch_first_sight(runtime, session, claims.sub, result)
     return result.user

@@ -12,9 +12,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from clerk_sync.errors import PayloadTooLargeError, WebhookNotConfiguredError
+from clerk_sync.errors import ClerkSyncError, PayloadTooLargeError, WebhookNotConfiguredError
 from clerk_sync.fastapi.deps import RuntimeDep
+from clerk_sync.fastapi.runtime import ClerkRuntime
 from clerk_sync.fastapi.users import require_database
+from clerk_sync.metrics import WEBHOOKS
 from clerk_sync.webhooks import DEFAULT_MAX_BODY_BYTES, IgnoredEvent, to_user_change, verify_webhook
 
 __all__ = ["webhook_router"]
@@ -36,27 +38,35 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _receive(request: Request, runtime: ClerkRuntime, max_body_bytes: int) -> dict[str, Any]:
+    secret = runtime.settings.webhook_signing_secret
+    if secret is None:
+        raise WebhookNotConfiguredError("CLERK_WEBHOOK_SIGNING_SECRET is not set; refusing unsigned events.")
+    body = await _read_body(request, max_body_bytes)
+    event = verify_webhook(body, request.headers, secret.get_secret_value(), max_body_bytes=max_body_bytes)
+    change = to_user_change(event, include_private_metadata=runtime.settings.include_private_metadata)
+    if isinstance(change, IgnoredEvent):
+        logger.info("webhook %s ignored (type %s)", event.id, event.type)
+        return {"status": "ignored", "id": event.id, "type": event.type}
+    database = require_database(runtime)
+    async with database.sessionmaker() as session:
+        outcome = await database.users.apply_webhook(session, svix_id=event.id, event_type=event.type, change=change)
+    logger.info("webhook %s %s for %s -> %s", event.id, event.type, change.clerk_id, outcome)
+    return {"status": outcome, "id": event.id, "type": event.type}
+
+
 def webhook_router(path: str = "/webhooks/clerk", *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> APIRouter:
     """A router to mount in the app: ``app.include_router(webhook_router())``."""
     router = APIRouter(tags=["webhooks"])
 
     @router.post(path, summary="Receive a Clerk webhook (Svix-signed)")
     async def receive_clerk_webhook(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
-        secret = runtime.settings.webhook_signing_secret
-        if secret is None:
-            raise WebhookNotConfiguredError("CLERK_WEBHOOK_SIGNING_SECRET is not set; refusing unsigned events.")
-        body = await _read_body(request, max_body_bytes)
-        event = verify_webhook(body, request.headers, secret.get_secret_value(), max_body_bytes=max_body_bytes)
-        change = to_user_change(event, include_private_metadata=runtime.settings.include_private_metadata)
-        if isinstance(change, IgnoredEvent):
-            logger.info("webhook %s ignored (type %s)", event.id, event.type)
-            return {"status": "ignored", "id": event.id, "type": event.type}
-        database = require_database(runtime)
-        async with database.sessionmaker() as session:
-            outcome = await database.users.apply_webhook(
-                session, svix_id=event.id, event_type=event.type, change=change
-            )
-        logger.info("webhook %s %s for %s -> %s", event.id, event.type, change.clerk_id, outcome)
-        return {"status": outcome, "id": event.id, "type": event.type}
+        try:
+            result = await _receive(request, runtime, max_body_bytes)
+        except ClerkSyncError as exc:
+            WEBHOOKS.labels(exc.code).inc()
+            raise
+        WEBHOOKS.labels(result["status"]).inc()
+        return result
 
     return router

@@ -19,6 +19,7 @@ from clerk_sync.fastapi import (
     CurrentUser,
     RuntimeDep,
     install_exception_handlers,
+    metrics_router,
     webhook_router,
 )
 from clerk_sync.keys import PemKeySet
@@ -66,6 +67,7 @@ def create_app(
     app = FastAPI(title="clerk-sync reference service", lifespan=clerk.lifespan)
     install_exception_handlers(app)
     app.include_router(webhook_router())
+    app.include_router(metrics_router())
     if dev_issuer is not None:
         app.include_router(demo_router(dev_issuer))
 

@@ -65,7 +65,8 @@ async def counts(app: FastAPI) -> tuple[int, int]:
 async def stored(app: FastAPI, clerk_id: str) -> User:
     database = app.state.clerk_sync.database
     async with database.sessionmaker() as session:
-        return (await session.execute(select(User).where(User.clerk_id == clerk_id))).scalar_one()
+        user: User = (await session.execute(select(User).where(User.clerk_id == clerk_id))).scalar_one()
+        return user
 
 
 def event(kind: str, user: dict[str, Any], *, timestamp: int | None = None) -> dict[str, Any]:

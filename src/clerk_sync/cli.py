@@ -5,16 +5,20 @@ Configuration errors end the command with one line naming the variable and exit 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from clerk_sync.devkeys import load_dev_issuer
 from clerk_sync.errors import ClerkSyncError, ConfigurationError
-from clerk_sync.settings import load_settings
+from clerk_sync.settings import ClerkSettings, load_settings
+
+if TYPE_CHECKING:
+    from clerk_sync.backfill import BackfillReport
 
 __all__ = ["app", "main"]
 
@@ -105,6 +109,128 @@ def dev_token(
         raise _fail(exc) from None
     claims = _dev_profile(sub, email, first_name, last_name, image_url)
     sys.stdout.write(issuer.mint(sub, ttl=ttl, claims=claims) + "\n")
+
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _database_url() -> str:
+    from clerk_sync.service import ServiceSettings
+
+    return ServiceSettings().database_url
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the packaged migrations to DATABASE_URL."""
+    from clerk_sync.db import upgrade
+    from clerk_sync.db.failures import is_unavailable
+
+    url = _database_url()
+    try:
+        asyncio.run(upgrade(url))
+    except ClerkSyncError as exc:
+        raise _fail(exc) from None
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        err.print(f"[bold red]error:[/] DATABASE_URL: database unavailable ({type(exc).__name__})", soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    err.print("database schema is at the latest revision", highlight=False)
+
+
+@app.command()
+def backfill(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; print what would change.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Tombstone local users Clerk confirms are gone (never hard-deletes).")
+    ] = False,
+    page_size: Annotated[int, typer.Option(help="Users per Backend API page.", min=1, max=500)] = 500,
+) -> None:
+    """Import every user from the Clerk Backend API (CLERK_SECRET_KEY) through the sync engine."""
+    try:
+        settings = load_settings()
+        if settings.secret_key is None:
+            raise ConfigurationError("CLERK_SECRET_KEY is required for backfill (Backend API access)")
+        report = asyncio.run(_run_backfill(settings, _database_url(), dry_run, prune, page_size))
+    except ConfigurationError as exc:
+        raise _fail(exc) from None
+    except ClerkSyncError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    _print_report(report)
+
+
+async def _run_backfill(
+    settings: ClerkSettings, url: str, dry_run: bool, prune: bool, page_size: int
+) -> BackfillReport:
+    import httpx
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from clerk_sync.backend_api import BackendAPI
+    from clerk_sync.backfill import backfill as run
+    from clerk_sync.db import UserSync, create_engine, create_sessionmaker, upgrade
+
+    assert settings.secret_key is not None
+    engine = create_engine(url)
+    try:
+        if url.startswith("sqlite"):
+            await upgrade(engine)
+        async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
+            api = BackendAPI(http, settings.secret_key.get_secret_value(), api_url=settings.api_url, max_attempts=6)
+            try:
+                total: int | None = await api.count_users()
+            except ClerkSyncError:
+                total = None
+            columns = (
+                TextColumn("[bold]backfill"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[counts]}"),
+            )
+            with Progress(*columns, console=err, transient=False) as bar:
+                task = bar.add_task("users", total=total, counts="")
+
+                def advance(report: BackfillReport) -> None:
+                    counts = " ".join(f"{name} {getattr(report, name)}" for name in _COUNTS[1:5])
+                    bar.update(task, completed=report.seen, counts=counts)
+
+                return await run(
+                    api,
+                    create_sessionmaker(engine),
+                    UserSync(),
+                    dry_run=dry_run,
+                    prune=prune,
+                    page_size=page_size,
+                    include_private_metadata=settings.include_private_metadata,
+                    progress=advance,
+                )
+    finally:
+        await engine.dispose()
+
+
+_COUNTS = ("seen", "created", "updated", "unchanged", "skipped", "pruned")
+_VERBS = {"created": "create", "updated": "update", "pruned": "prune"}
+
+
+def _print_report(report: BackfillReport) -> None:
+    from rich.table import Table
+
+    title = "backfill (dry run: nothing written)" if report.dry_run else "backfill"
+    table = Table(title=title)
+    for name in ("seen", "created", "updated", "unchanged", "skipped", "pruned"):
+        table.add_column(name, justify="right")
+    table.add_row(
+        *(str(getattr(report, name)) for name in ("seen", "created", "updated", "unchanged", "skipped", "pruned"))
+    )
+    out.print(table)
+    if report.dry_run:
+        for change in report.planned[:50]:
+            out.print(f"would {_VERBS[change.action]} {change.clerk_id}", highlight=False)
+        if len(report.planned) > 50:
+            out.print(f"... and {len(report.planned) - 50} more", highlight=False)
 
 
 def main() -> None:

@@ -145,6 +145,15 @@ class UserSync(Generic[M]):
         await self._after(result)
         return result.action
 
+    async def plan(self, session: AsyncSession, profile: UserProfile) -> Action:
+        """What ``sync`` would do with ``profile`` now, without writing (for dry runs): one indexed read."""
+        values = carried_values(self.model, profile.fields)
+        async with unavailable_on_failure(session):
+            user = await self._load(session, profile.clerk_id)
+        if user is None:
+            return "created"
+        return _verdict(user, profile.version, values) or "updated"
+
     async def last_webhook_at(self, session: AsyncSession) -> datetime | None:
         """When the latest webhook was applied, or None; for health reports."""
         async with unavailable_on_failure(session):

@@ -1,0 +1,59 @@
+"""End to end: three real `clerk-sync serve` processes sharing one PostgreSQL database.
+
+The unique constraint plus ON CONFLICT, not any in-process lock, is what keeps one row per Clerk user; this test
+proves it across processes, the way a multi-worker deployment runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from clerk_sync.issuer import TokenIssuer
+from tests.databases import temporary_postgres_database
+from tests.processes import run_cli, service
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    async with temporary_postgres_database() as url:
+        yield url
+
+
+async def test_three_processes_one_row_per_user(tmp_path: Path, postgres_url: str, clerk_issuer: TokenIssuer) -> None:
+    """64 concurrent first requests per new user, spread over 3 processes: one id, one row, no error."""
+    env = {"DATABASE_URL": postgres_url, "CLERK_JWT_KEY": clerk_issuer.public_pem(armor=False)}
+    upgraded = run_cli("db", "upgrade", cwd=tmp_path, env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    with ExitStack() as stack:
+        bases = [stack.enter_context(service(tmp_path, env=env))[0] for _ in range(3)]
+        async with httpx.AsyncClient(timeout=30) as client:
+            for n in range(5):
+                sub = f"user_multi_{n}"
+                tokens = [clerk_issuer.mint(sub, claims={"email": f"{sub}@example.com"}) for _ in range(64)]
+                responses = await asyncio.gather(
+                    *(
+                        client.get(f"{bases[i % 3]}/me", headers={"Authorization": f"Bearer {token}"})
+                        for i, token in enumerate(tokens)
+                    )
+                )
+                assert [r.status_code for r in responses] == [200] * 64, [
+                    r.text for r in responses if r.status_code != 200
+                ]
+                assert len({r.json()["id"] for r in responses}) == 1
+    dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch("SELECT clerk_id, count(*) AS n FROM users GROUP BY clerk_id ORDER BY clerk_id")
+    finally:
+        await connection.close()
+    assert [(row["clerk_id"], row["n"]) for row in rows] == [(f"user_multi_{n}", 1) for n in range(5)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,45 +29,9 @@ from clerk_sync.webhooks import (
     verify_webhook,
 )
 
-# Verbatim copies of shared/fixtures/user.*.json (Clerk's documented payloads), kept here so the suite does not
-# depend on a directory outside the repository.
-FIXTURES = {
-    "user.created.json": (
-        '{"data":{"birthday":"","created_at":1654012591514,"email_addresses":[{"email_address":"example@e'
-        'xample.org","id":"idn_29w83yL7CwVlJXylYLxcslromF1","linked_to":[],"object":"email_address","veri'
-        'fication":{"status":"verified","strategy":"ticket"}}],"external_accounts":[],"external_id":"5677'
-        '72","first_name":"Example","gender":"","id":"user_29w83sxmDNGwOuEthce5gg56FcC","image_url":"http'
-        's://img.clerk.com/xxxxxx","last_name":"Example","last_sign_in_at":1654012591514,"object":"user",'
-        '"password_enabled":true,"phone_numbers":[],"primary_email_address_id":"idn_29w83yL7CwVlJXylYLxcs'
-        'lromF1","primary_phone_number_id":null,"primary_web3_wallet_id":null,"private_metadata":{},"prof'
-        'ile_image_url":"https://www.gravatar.com/avatar?d=mp","public_metadata":{},"two_factor_enabled":'
-        'false,"unsafe_metadata":{},"updated_at":1654012591835,"username":null,"web3_wallets":[]},"event_'
-        'attributes":{"http_request":{"client_ip":"0.0.0.0","user_agent":"Mozilla/5.0 (Macintosh; Intel M'
-        'ac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"}},"insta'
-        'nce_id":"ins_123","object":"event","timestamp":1654012591835,"type":"user.created"}'
-    ),
-    "user.updated.json": (
-        '{"data":{"birthday":"","created_at":1654012591514,"email_addresses":[{"email_address":"example@e'
-        'xample.org","id":"idn_29w83yL7CwVlJXylYLxcslromF1","linked_to":[],"object":"email_address","rese'
-        'rved":true,"verification":{"attempts":null,"expire_at":null,"status":"verified","strategy":"admi'
-        'n"}}],"external_accounts":[],"external_id":null,"first_name":"Example","gender":"","id":"user_29'
-        'w83sxmDNGwOuEthce5gg56FcC","image_url":"https://img.clerk.com/xxxxxx","last_name":null,"last_sig'
-        'n_in_at":null,"object":"user","password_enabled":true,"phone_numbers":[],"primary_email_address_'
-        'id":"idn_29w83yL7CwVlJXylYLxcslromF1","primary_phone_number_id":null,"primary_web3_wallet_id":nu'
-        'll,"private_metadata":{},"profile_image_url":"https://www.gravatar.com/avatar?d=mp","public_meta'
-        'data":{},"two_factor_enabled":false,"unsafe_metadata":{},"updated_at":1654012824306,"username":n'
-        'ull,"web3_wallets":[]},"event_attributes":{"http_request":{"client_ip":"","user_agent":""}},"ins'
-        'tance_id":"ins_123","object":"event","timestamp":1654012824306,"type":"user.updated"}'
-    ),
-    "user.deleted.json": (
-        '{"data":{"deleted":true,"id":"user_29wBMCtzATuFJut8jO2VNTVekS4","object":"user"},"event_attribut'
-        'es":{"http_request":{"client_ip":"0.0.0.0","user_agent":"Mozilla/5.0 (Macintosh; Intel Mac OS X '
-        '10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"}},"instance_id":'
-        '"ins_123","object":"event","timestamp":1661861640000,"type":"user.deleted"}'
-    ),
-}
+FIXTURES = Path(__file__).parent / "fixtures"
 
-# Standard Webhooks known-answer vector (libraries/python/tests/test_webhooks.py::test_sign_function).
+
 KAT_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 KAT_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 KAT_TIMESTAMP = 1614265330
@@ -78,7 +43,7 @@ NOW = 1_700_000_000.0
 
 
 def _fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(FIXTURES[name])
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
     return data
 
 

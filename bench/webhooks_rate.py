@@ -1,0 +1,122 @@
+"""Webhook events applied per second by the reference service (one uvicorn worker) on PostgreSQL or SQLite.
+
+Run: ``.venv/bin/python -m bench.webhooks_rate [--db postgresql|sqlite] [--events 3000] [--concurrency 16]``.
+Each event is a distinct, correctly signed ``user.created``/``user.updated`` for its own user, sent over real
+HTTP; the run checks every answer is 2xx and that the users table holds one row per user afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from clerk_sync.issuer import TokenIssuer
+from clerk_sync.testing import make_user_json, make_webhook_secret, sign_event
+
+ADMIN = os.environ.get("CLERK_SYNC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def admin(sql: str) -> None:
+    connection = await asyncpg.connect(ADMIN)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def send_all(base: str, secret: str, events: int, concurrency: int) -> float:
+    payloads = []
+    for i in range(events):
+        user = make_user_json(f"user_hook_{i}", email=f"h{i}@example.com")
+        kind = "user.created" if i % 2 == 0 else "user.updated"
+        payloads.append(
+            sign_event({"type": kind, "object": "event", "data": user, "timestamp": user["updated_at"]}, secret)
+        )
+    queue: asyncio.Queue[tuple[bytes, dict[str, str]]] = asyncio.Queue()
+    for payload in payloads:
+        queue.put_nowait(payload)
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                body, headers = queue.get_nowait()
+                response = await client.post("/webhooks/clerk", content=body, headers=headers)
+                if response.status_code != 200:
+                    raise SystemExit(f"webhook answered {response.status_code}: {response.text}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+async def drive(secret: str, events: int, concurrency: int) -> float:
+    async with httpx.AsyncClient() as probe:
+        for _ in range(100):
+            try:
+                if (await probe.get("http://127.0.0.1:8897/healthz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+    return await send_all("http://127.0.0.1:8897", secret, events, concurrency)
+
+
+def main(kind: str, events: int, concurrency: int) -> None:
+    secret = make_webhook_secret()
+    work = Path(tempfile.mkdtemp(prefix="clerk-sync-hooks-"))
+    name = f"clerk_sync_hooks_{uuid.uuid4().hex[:8]}"
+    if kind == "postgresql":
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    else:
+        url = f"sqlite+aiosqlite:///{work}/hooks.db"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CLERK_WEBHOOK_SIGNING_SECRET": secret,
+        "CLERK_JWT_KEY": TokenIssuer().public_pem(armor=False),
+    }
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "clerk-sync"), "db", "upgrade"], env=env, check=True, cwd=work, capture_output=True)
+    server = subprocess.Popen(
+        [
+            str(bin_dir / "uvicorn"),
+            "--factory",
+            "clerk_sync.service:create_app",
+            "--port",
+            "8897",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=work,
+    )
+    try:
+        elapsed = asyncio.run(drive(secret, events, concurrency))
+        print(f"{kind}: {events} signed events, {concurrency} concurrent senders, one uvicorn worker")
+        print(f"  {events / elapsed:.0f} events/s applied ({elapsed * 1000 / events:.2f} ms each, end to end)")
+    finally:
+        server.terminate()
+        server.wait()
+        if kind == "postgresql":
+            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    main(args.db, args.events, args.concurrency)

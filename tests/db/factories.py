@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clerk_sync.db.engine import sqlite_reader
 from clerk_sync.profile import Source, UserProfile
 
 __all__ = ["StatementLog", "profile"]
@@ -32,14 +33,16 @@ class StatementLog:
     def attach(cls, engine: AsyncEngine) -> StatementLog:
         """Start recording on ``engine``."""
         log = cls()
+        # The steady-state read of an SQLite file goes through the engine's in-loop reader: count it too.
+        for target in filter(None, (engine.sync_engine, sqlite_reader(engine))):
 
-        @event.listens_for(engine.sync_engine, "before_cursor_execute")
-        def _statement(*args: Any) -> None:
-            log.sql.append(str(args[2]).strip())
+            @event.listens_for(target, "before_cursor_execute")
+            def _statement(*args: Any) -> None:
+                log.sql.append(str(args[2]).strip())
 
-        @event.listens_for(engine.sync_engine, "commit")
-        def _commit(*_: Any) -> None:
-            log.commits += 1
+            @event.listens_for(target, "commit")
+            def _commit(*_: Any) -> None:
+                log.commits += 1
 
         return log
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clerk_sync.db import ClerkUserMixin, User
+from clerk_sync.db.engine import sqlite_reader
 from clerk_sync.fastapi import (
     Claims,
     ClerkSync,
@@ -104,8 +105,9 @@ async def running(
     app = build_app(ClerkSync(settings, database_url=url, **kwargs))
     async with serving(app) as client:
         statements = Statements()
-        engine = app.state.clerk_sync.database.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", statements)
+        engine = app.state.clerk_sync.database.engine
+        for target in filter(None, (engine.sync_engine, sqlite_reader(engine))):  # the in-loop reader reads too
+            event.listen(target, "before_cursor_execute", statements)
         yield client, statements, app
 
 

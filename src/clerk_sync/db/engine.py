@@ -5,15 +5,34 @@ Only the service's lifespan (or the app's) calls these; everything else receives
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-__all__ = ["DEFAULT_DATABASE_URL", "SQLITE_BUSY_TIMEOUT_MS", "create_engine", "create_sessionmaker"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "READER_KEY",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "create_engine",
+    "create_sessionmaker",
+    "sqlite_reader",
+]
+
+#: One reader per engine, so every sessionmaker (and a statement counter) finds the same one.
+_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+#: The in-loop reader gives up on a lock after this long and lets the aiosqlite path wait instead.
+READER_BUSY_TIMEOUT_MS = 20
+
+#: Where a session finds the in-process SQLite reader (``session.info[READER_KEY]``), if its database has one.
+READER_KEY = "clerk_sync.sqlite_reader"
+
 
 #: An SQLite file in the working directory: the reference service runs with no database server.
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./clerk_sync.db"
@@ -44,8 +63,47 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions whose objects stay readable after commit: the sync engine commits before returning the user."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions whose objects stay readable after commit: the sync engine commits before returning the user.
+
+    On an SQLite file the sessions also carry a synchronous reader for the steady-state lookup (see
+    ``sqlite_reader``); it is disposed with ``engine``.
+    """
+    reader = sqlite_reader(engine)
+    info = {READER_KEY: reader} if reader is not None else {}
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
+
+
+def sqlite_reader(engine: AsyncEngine) -> Engine | None:
+    """The synchronous pysqlite engine on ``engine``'s SQLite file, for the one indexed read of a steady state.
+
+    aiosqlite runs every statement on a helper thread, and the hand-off costs about 300 us per statement, many
+    times the lookup itself (a few us on an indexed local file). In WAL mode a reader never waits for a writer,
+    so reading in the event loop is cheaper than the thread hop and blocks nothing. Writes keep going through
+    aiosqlite. Only file databases qualify: ``:memory:`` databases are private to one connection.
+    """
+    known = _READERS.get(engine.sync_engine)
+    if known is not None:
+        return known
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "mode=memory" in str(url):
+        return None
+    # One connection: reads run to completion inside one event-loop step, so they never overlap, and a sync
+    # pool that made the loop wait for a connection held by another coroutine would deadlock.
+    reader = create_sync_engine(url.set(drivername="sqlite+pysqlite"), poolclass=StaticPool)
+    event.listen(reader, "connect", _configure_reader)
+    event.listen(engine.sync_engine, "engine_disposed", lambda _engine: reader.dispose())
+    _READERS[engine.sync_engine] = reader
+    return reader
+
+
+def _configure_reader(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    """As any connection, but never wait long for a lock in the event loop: fall back to aiosqlite instead."""
+    _configure_sqlite(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={READER_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
 
 
 def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

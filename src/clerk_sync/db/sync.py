@@ -14,8 +14,11 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from clerk_sync.db.engine import READER_KEY
 from clerk_sync.db.failures import unavailable_on_failure
 from clerk_sync.db.mixin import ClerkUserMixin, utcnow
 from clerk_sync.db.models import User
@@ -149,7 +152,7 @@ class UserSync(Generic[M]):
         """What ``sync`` would do with ``profile`` now, without writing (for dry runs): one indexed read."""
         values = carried_values(self.model, profile.fields)
         async with unavailable_on_failure(session):
-            user = await self._load(session, profile.clerk_id)
+            user = await self._load(session, profile.clerk_id, fast=True)
         if user is None:
             return "created"
         return _verdict(user, profile.version, values) or "updated"
@@ -162,7 +165,7 @@ class UserSync(Generic[M]):
     async def _sync(self, session: AsyncSession, profile: UserProfile, now: datetime) -> tuple[SyncResult[M], bool]:
         """Read, and upsert only on a miss or a change. Returns the result and whether a write was attempted."""
         values = carried_values(self.model, profile.fields)
-        user = await self._load(session, profile.clerk_id)
+        user = await self._load(session, profile.clerk_id, fast=True)
         if user is not None:
             verdict = _verdict(user, profile.version, values)
             if verdict is not None:
@@ -204,10 +207,27 @@ class UserSync(Generic[M]):
             raise RuntimeError(f"user {deletion.clerk_id!r} vanished during delete")
         return SyncResult(user, "unchanged", deletion.source)
 
-    async def _load(self, session: AsyncSession, clerk_id: str) -> M | None:
-        """One indexed read; ``populate_existing`` so a row already in the session shows what is stored now."""
+    async def _load(self, session: AsyncSession, clerk_id: str, *, fast: bool = False) -> M | None:
+        """One indexed read; ``populate_existing`` so a row already in the session shows what is stored now.
+
+        ``fast`` (the first read of a sync) may use the session's in-process SQLite reader. Reads after a write
+        must not: the reader's snapshot began before that write.
+        """
         stmt = select(self.model).where(self.model.clerk_id == clerk_id)
-        return (await session.execute(stmt, execution_options={"populate_existing": True})).scalar_one_or_none()
+        reader = session.info.get(READER_KEY) if fast else None
+        if reader is not None:
+            try:
+                with Session(reader) as side:
+                    found = side.execute(stmt).scalar_one_or_none()
+                    if found is None:
+                        return None
+                    side.expunge(found)
+                # Attach the row to the caller's session without another query (no thread hop at all).
+                return session.sync_session.merge(found, load=False)
+            except SQLAlchemyError as error:  # locked, or used off its thread: the regular path will cope
+                _log.debug("in-loop SQLite read failed (%s); using aiosqlite", type(error).__name__)
+        options = {"populate_existing": True}
+        return (await session.execute(stmt, execution_options=options)).scalar_one_or_none()
 
     async def _after(self, result: SyncResult[M]) -> None:
         """Audit the write and run its hook; reads (unchanged, stale, refused) leave no trace."""

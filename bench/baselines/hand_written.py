@@ -2,8 +2,6 @@
 insert on a miss: the route people write by hand. Same table and database as clerk-sync (``DATABASE_URL``).
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

@@ -4,8 +4,6 @@ Configured from ``BENCH_JWKS_URL`` exactly as its README shows. ``uvicorn --fact
 bench.baselines.verify_only:create_app``.
 """
 
-from __future__ import annotations
-
 import os
 from typing import Annotated, Any
 

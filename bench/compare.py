@@ -1,0 +1,126 @@
+"""Side by side, one run: clerk-sync's /me against the two routes a user would otherwise write.
+
+Run: ``.venv/bin/python -m bench.compare [--db sqlite|postgresql|both] [--seconds 8] [--rounds 2]``. Needs
+``wrk``. Each app runs as one uvicorn worker (access log off) on the same database kind, with the same token and
+the same JWKS (served on 127.0.0.1 by the test kit): (a) ``fastapi-clerk-auth`` verify-only, (b) hand-written
+verify + select + insert-on-miss, (c) clerk-sync ``/me`` (verify + full user sync), plus clerk-sync's own
+verify-only ``/me/claims``. Rounds alternate between the apps so drift spreads evenly. Steady state only: the
+user exists and its claims do not change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bench.http_rps import free_port, pg_admin, wrk
+from clerk_sync.db import upgrade
+from clerk_sync.issuer import TokenIssuer
+from clerk_sync.testing import JwksServer
+
+CLAIMS = {"email": "bench@example.com", "first_name": "Bench", "last_name": "Mark"}
+APPS = {
+    "fastapi-clerk-auth (verify only)": ("bench.baselines.verify_only:create_app", "/me"),
+    "hand-written verify+select+insert": ("bench.baselines.hand_written:create_app", "/me"),
+    "clerk-sync /me/claims (verify only)": ("clerk_sync.service:create_app", "/me/claims"),
+    "clerk-sync /me (verify + sync)": ("clerk_sync.service:create_app", "/me"),
+}
+
+
+def start(factory: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "uvicorn"),
+            "--factory",
+            factory,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=cwd,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit(f"{factory} did not start")
+
+
+def run(kind: str, seconds: int, rounds: int, connections: int) -> None:
+    issuer = TokenIssuer()
+    token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
+    work = Path(tempfile.mkdtemp(prefix="clerk-sync-compare-"))
+    name = f"clerk_sync_compare_{uuid.uuid4().hex[:8]}"
+    if kind == "postgresql":
+        pg_admin(f'CREATE DATABASE "{name}"')
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    else:
+        url = f"sqlite+aiosqlite:///{work}/compare.db"
+    asyncio.run(upgrade(url))
+    results: dict[str, list[tuple[float, str, str]]] = {label: [] for label in APPS}
+    with JwksServer(issuer) as jwks:
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "BENCH_JWKS_URL": jwks.url,
+            "CLERK_JWKS_URL": jwks.url,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        }
+        processes = {}
+        try:
+            for label, (factory, path) in APPS.items():
+                if factory not in processes:
+                    processes[factory] = start(factory, env, work)
+                base = processes[factory][1]
+                first = httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"})
+                if first.status_code != 200:
+                    raise SystemExit(f"{label}: {first.status_code} {first.text}")
+                wrk(f"{base}{path}", token, 2, connections)  # warm-up
+            for _ in range(rounds):
+                for label, (factory, path) in APPS.items():
+                    results[label].append(wrk(f"{processes[factory][1]}{path}", token, seconds, connections))
+        finally:
+            for process, _ in processes.values():
+                process.terminate()
+                process.wait()
+            if kind == "postgresql":
+                pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(f"\n== {kind}: one uvicorn worker each, wrk -t1 -c{connections} -d{seconds}s, {rounds} alternating rounds")
+    best = {label: max(runs) for label, runs in results.items()}
+    verify_only = best["fastapi-clerk-auth (verify only)"][0]
+    hand = best["hand-written verify+select+insert"][0]
+    print(f"{'app':38s} {'req/s':>8s} {'p50':>9s} {'p99':>9s} {'vs (a)':>7s} {'vs (b)':>7s}")
+    for label, (rps, p50, p99) in best.items():
+        print(f"{label:38s} {rps:8.0f} {p50:>9s} {p99:>9s} {rps / verify_only:6.2f}x {rps / hand:6.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    for kind in ["sqlite", "postgresql"] if args.db == "both" else [args.db]:
+        run(kind, args.seconds, args.rounds, args.connections)
+
+
+if __name__ == "__main__":
+    main()

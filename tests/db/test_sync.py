@@ -241,3 +241,14 @@ async def test_hooks_run_after_commit_and_failures_do_not_fail_the_sync(
     assert updated.action == "updated"
     assert "on_user_updated hook failed" in caplog.text
     assert (await _stored(sessionmaker)).deleted_at is not None
+
+
+async def test_row_created_from_sub_alone_claims_no_version(sessionmaker: Sessions, user_sync: UserSync[User]) -> None:
+    """A user first seen without profile data gets no version, so any later real data applies, however old."""
+    created = await _sync(sessionmaker, user_sync, version=2_000_000)
+    assert created.action == "created"
+    assert (await _stored(sessionmaker)).clerk_version is None
+    fetched = await _sync(sessionmaker, user_sync, version=1_000, email="late@example.com")
+    assert fetched.action == "updated"
+    stored = await _stored(sessionmaker)
+    assert (stored.email, stored.clerk_version) == ("late@example.com", 1_000)

@@ -260,7 +260,11 @@ async def test_app_model_with_extra_column(db_url: str, clerk_issuer: TokenIssue
 
 async def test_first_sight_without_claims_fetches_profile_once(db_url: str, clerk_issuer: TokenIssuer) -> None:
     """Clerk's default token (no profile claims) + a secret key: the profile is fetched once, on creation."""
-    user = make_user_json("user_bare", email="bare@example.com", first_name="Bare", last_name="Token")
+    # Clerk's updated_at predates the token's iat (the profile was last edited an hour ago): it must still apply.
+    edited = int((time.time() - 3600) * 1000)
+    user = make_user_json(
+        "user_bare", email="bare@example.com", first_name="Bare", last_name="Token", updated_at=edited
+    )
     with FakeClerkBackend(secret_key="sk_test_fetch", users=[user]) as backend:
         settings = ClerkSettings(jwt_key=clerk_issuer.public_pem(), secret_key="sk_test_fetch", api_url=backend.url)
         async with running(db_url, clerk_issuer, settings=settings) as (client, _, _):

@@ -175,7 +175,9 @@ class UserSync(Generic[M]):
             self.model,
             session.get_bind().dialect.name,
             clerk_id=profile.clerk_id,
-            version=profile.version,
+            # A row created from ``sub`` alone holds no data, so it must not claim a version: otherwise the
+            # token's iat would outrank the Backend API's (older) updated_at and block the first-sight fetch.
+            version=profile.version if values else None,
             values=values,
             now=now,
         )

@@ -59,7 +59,7 @@ def upsert_statement(
     dialect_name: str,
     *,
     clerk_id: str,
-    version: int,
+    version: int | None,
     values: Mapping[str, Any],
     now: datetime,
 ) -> ReturningInsert[M]:

@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 
-from bench.http_rps import free_port, pg_admin, wrk
+from bench.http_rps import pg_admin, start_server, wrk
 from clerk_sync.db import upgrade
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import JwksServer
@@ -34,33 +31,6 @@ APPS = {
     "clerk-sync /me/claims (verify only)": ("clerk_sync.service:create_app", "/me/claims"),
     "clerk-sync /me (verify + sync)": ("clerk_sync.service:create_app", "/me"),
 }
-
-
-def start(factory: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "uvicorn"),
-            "--factory",
-            factory,
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=cwd,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"{factory} did not start")
 
 
 def run(kind: str, seconds: int, rounds: int, connections: int) -> None:
@@ -87,7 +57,7 @@ def run(kind: str, seconds: int, rounds: int, connections: int) -> None:
         try:
             for label, (factory, path) in APPS.items():
                 if factory not in processes:
-                    processes[factory] = start(factory, env, work)
+                    processes[factory] = start_server(factory, env, work)
                 base = processes[factory][1]
                 first = httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"})
                 if first.status_code != 200:

@@ -81,6 +81,34 @@ async def _pg_stats(dsn: str) -> tuple[int, int]:
         await connection.close()
 
 
+def start_server(factory: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """One uvicorn worker (access log off) serving ``factory``; returns once ``/healthz`` answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "uvicorn"),
+            "--factory",
+            factory,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=cwd,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit(f"{factory} did not start")
+
+
 def run(kind: str, seconds: int, connections: int) -> None:
     issuer = TokenIssuer()
     token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
@@ -95,29 +123,8 @@ def run(kind: str, seconds: int, connections: int) -> None:
     bin_dir = Path(sys.executable).parent
     if kind == "postgresql":
         subprocess.run([str(bin_dir / "clerk-sync"), "db", "upgrade"], env=env, check=True, cwd=work)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(bin_dir / "uvicorn"),
-            "--factory",
-            "clerk_sync.service:create_app",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=work,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server("clerk_sync.service:create_app", env, work)
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         headers = {"Authorization": f"Bearer {token}"}
         assert httpx.get(f"{base}/me", headers=headers).status_code == 200
         results: dict[str, list[tuple[float, str, str]]] = {"/me/claims": [], "/me": []}

@@ -20,6 +20,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from bench.http_rps import start_server
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import make_user_json, make_webhook_secret, sign_event
 
@@ -60,17 +61,6 @@ async def send_all(base: str, secret: str, events: int, concurrency: int) -> flo
         return time.perf_counter() - started
 
 
-async def drive(secret: str, events: int, concurrency: int) -> float:
-    async with httpx.AsyncClient() as probe:
-        for _ in range(100):
-            try:
-                if (await probe.get("http://127.0.0.1:8897/healthz")).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-    return await send_all("http://127.0.0.1:8897", secret, events, concurrency)
-
-
 def main(kind: str, events: int, concurrency: int) -> None:
     secret = make_webhook_secret()
     work = Path(tempfile.mkdtemp(prefix="clerk-sync-hooks-"))
@@ -88,22 +78,9 @@ def main(kind: str, events: int, concurrency: int) -> None:
     }
     bin_dir = Path(sys.executable).parent
     subprocess.run([str(bin_dir / "clerk-sync"), "db", "upgrade"], env=env, check=True, cwd=work, capture_output=True)
-    server = subprocess.Popen(
-        [
-            str(bin_dir / "uvicorn"),
-            "--factory",
-            "clerk_sync.service:create_app",
-            "--port",
-            "8897",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=work,
-    )
+    server, base = start_server("clerk_sync.service:create_app", env, work)
     try:
-        elapsed = asyncio.run(drive(secret, events, concurrency))
+        elapsed = asyncio.run(send_all(base, secret, events, concurrency))
         print(f"{kind}: {events} signed events, {concurrency} concurrent senders, one uvicorn worker")
         print(f"  {events / elapsed:.0f} events/s applied ({elapsed * 1000 / events:.2f} ms each, end to end)")
     finally:

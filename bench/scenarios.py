@@ -31,7 +31,7 @@ from clerk_sync.issuer import TokenIssuer
 LUA = """
 local tokens = {}
 for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
-local i = 0
+local i = tonumber(os.getenv("TOKENS_OFFSET") or "0")
 request = function()
   i = i % #tokens + 1
   return wrk.format("GET", "/me", {["Authorization"] = "Bearer " .. tokens[i]})
@@ -84,19 +84,23 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def wrk_rotating(base: str, tokens_file: Path, seconds: int) -> float:
+def wrk_rotating(base: str, tokens_file: Path, seconds: int, offset: int) -> tuple[float, int]:
+    """One wrk run continuing the round-robin at ``offset``; returns (requests/s, requests sent)."""
     script = tokens_file.with_suffix(".lua")
     script.write_text(LUA)
+    env = {**os.environ, "TOKENS_FILE": str(tokens_file), "TOKENS_OFFSET": str(offset)}
     out = subprocess.run(
         ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(script), f"{base}/me"],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "TOKENS_FILE": str(tokens_file)},
+        env=env,
     ).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"non-2xx responses:\n{out}")
-    return float(next(line for line in out.splitlines() if "Requests/sec" in line).split()[1])
+    rps = float(next(line for line in out.splitlines() if "Requests/sec" in line).split()[1])
+    sent = int(next(line for line in out.splitlines() if "requests in" in line).split()[0])
+    return rps, sent
 
 
 def main() -> None:
@@ -124,11 +128,14 @@ def main() -> None:
         print(f"== {args.db}, one uvicorn worker; start RSS {rss_mb(server.pid):.0f} MB")
         errors, rows = asyncio.run(burst(base, issuer, args.burst_users))
         print(f"first-sight burst: {args.burst_users} new users x 4 concurrent requests: {errors} errors, {rows} users")
-        first = wrk_rotating(base, tokens_file, args.seconds)
-        print(f"rotating {args.tokens} tokens over {args.users} users, first pass (creates rows): {first:.0f} req/s")
-        steady = wrk_rotating(base, tokens_file, args.seconds)
-        print(f"rotating, second pass (rows exist, reads only): {steady:.0f} req/s")
-        print(f"worker RSS after the run: {rss_mb(server.pid):.0f} MB")
+        sent = 0
+        while sent < args.tokens:  # until every distinct token has been verified at least once
+            rps, count = wrk_rotating(base, tokens_file, args.seconds, sent)
+            sent += count
+            print(f"rotating {args.tokens} tokens over {args.users} users: {rps:.0f} req/s ({sent} sent so far)")
+        print(
+            f"worker RSS after {sent} requests ({min(sent, args.tokens)} distinct tokens): {rss_mb(server.pid):.0f} MB"
+        )
     finally:
         server.terminate()
         server.wait()

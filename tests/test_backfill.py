@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from clerk_sync.backend_api import BackendAPI
-from clerk_sync.backfill import BackfillReport, backfill
+from clerk_sync.backfill import BackfillReport, PlannedChange, backfill
 from clerk_sync.db import User, UserSync, create_engine, create_sessionmaker, upgrade
 from clerk_sync.profile import Source, UserProfile
 from clerk_sync.testing import FakeClerkBackend, make_user_json
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.anyio
 
 SECRET = "sk_test_backfill"
 BASE_MS = 1_700_000_000_000
+COLUMNS = [column.key for column in inspect(User).columns]
 
 
 @pytest.fixture(params=DATABASE_KINDS)
@@ -34,12 +36,14 @@ async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         await engine.dispose()
 
 
-def population(n: int) -> list[dict[str, object]]:
+def population(n: int) -> list[dict[str, Any]]:
     return [
         make_user_json(
             f"user_{i:05d}",
             email=f"u{i}@example.com",
             first_name=f"F{i}",
+            last_name=f"L{i}",
+            public_metadata={"n": i},
             created_at=BASE_MS + i,
             updated_at=BASE_MS + i,
         )
@@ -48,11 +52,36 @@ def population(n: int) -> list[dict[str, object]]:
 
 
 class Sleeps:
+    """Records the delays the client asked for instead of waiting them out."""
+
     def __init__(self) -> None:
         self.calls: list[float] = []
 
     async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
+
+
+class Writes:
+    """Counts INSERT/UPDATE/DELETE statements the engine sends: "changes nothing" means zero of them."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            self.statements.append(statement)
+
+
+@contextmanager
+def counting_writes(sessions: async_sessionmaker[AsyncSession]) -> Iterator[Writes]:
+    bind = sessions.kw["bind"]
+    assert isinstance(bind, AsyncEngine)
+    writes = Writes()
+    event.listen(bind.sync_engine, "before_cursor_execute", writes)
+    try:
+        yield writes
+    finally:
+        event.remove(bind.sync_engine, "before_cursor_execute", writes)
 
 
 async def run(
@@ -62,7 +91,7 @@ async def run(
     **kwargs: Any,
 ) -> BackfillReport:
     async with httpx.AsyncClient() as http:
-        api = BackendAPI(http, SECRET, api_url=backend.url, max_attempts=6, sleep=sleeps if sleeps else Sleeps())
+        api = BackendAPI(http, SECRET, api_url=backend.url, max_attempts=6, sleep=sleeps or Sleeps())
         return await backfill(api, sessions, UserSync(), **kwargs)
 
 
@@ -71,32 +100,54 @@ async def rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, User]:
         return {user.clerk_id: user for user in (await session.execute(select(User))).scalars()}
 
 
+async def snapshot(sessions: async_sessionmaker[AsyncSession]) -> dict[str, tuple[Any, ...]]:
+    """Every column of every row, to prove a run left the table exactly as it was."""
+    return {key: tuple(getattr(user, column) for column in COLUMNS) for key, user in (await rows(sessions)).items()}
+
+
+def counts(report: BackfillReport) -> dict[str, int]:
+    names = ("seen", "created", "updated", "unchanged", "stale", "deleted", "invalid", "pruned")
+    return {name: getattr(report, name) for name in names if getattr(report, name)}
+
+
 @pytest.mark.parametrize("page_size", [500, 100])
 async def test_thousands_of_users_with_429_and_500(sessions: async_sessionmaker[AsyncSession], page_size: int) -> None:
-    """2,600 users over many pages, one 429 (Retry-After honoured) and one 500: each user exactly once; a
-    second run changes nothing."""
+    """2,600 users over 6 or 26 pages, one 429 (Retry-After honoured) and one 500: each user exactly once with
+    the right fields; a second run finds every user unchanged and sends no write at all."""
     users = population(2600)
     with FakeClerkBackend(secret_key=SECRET, users=users) as backend:
-        backend.fail(429, on_request=3, retry_after=7)
-        backend.fail(500, on_request=5)
+        too_many = backend.fail(429, on_request=3, retry_after=7)
+        broken = backend.fail(500, on_request=5)
         sleeps = Sleeps()
         first = await run(backend, sessions, page_size=page_size, sleeps=sleeps)
-        assert 7 in sleeps.calls
-        assert (first.seen, first.created, first.updated, first.unchanged, first.skipped) == (2600, 2600, 0, 0, 0)
+        assert backend.request_count > broken > too_many  # both failures were served, then retried
+        assert sleeps.calls[0] == 7  # Retry-After, not the exponential backoff
+        assert len(sleeps.calls) == 2
+        assert counts(first) == {"seen": 2600, "created": 2600}
         stored = await rows(sessions)
         assert len(stored) == 2600
-        assert stored["user_01234"].email == "u1234@example.com"
-        assert stored["user_01234"].first_name == "F1234"
+        for i in range(2600):
+            user = stored[f"user_{i:05d}"]
+            assert (user.email, user.first_name, user.last_name, user.public_metadata, user.clerk_version) == (
+                f"u{i}@example.com",
+                f"F{i}",
+                f"L{i}",
+                {"n": i},
+                BASE_MS + i,
+            )
+            assert user.deleted_at is None
         async with sessions() as session:
+            total = (await session.execute(select(func.count()).select_from(User))).scalar_one()
             duplicates = (
                 await session.execute(select(User.clerk_id).group_by(User.clerk_id).having(func.count() > 1))
             ).all()
-        assert duplicates == []
-        second = await run(backend, sessions, page_size=page_size)
-        assert (second.created, second.updated, second.unchanged) == (0, 0, 2600)
-        assert {u.clerk_id: u.updated_at for u in (await rows(sessions)).values()} == {
-            u.clerk_id: u.updated_at for u in stored.values()
-        }
+        assert (total, duplicates) == (2600, [])
+        before = await snapshot(sessions)
+        with counting_writes(sessions) as writes:
+            second = await run(backend, sessions, page_size=page_size)
+        assert counts(second) == {"seen": 2600, "unchanged": 2600}
+        assert writes.statements == []
+        assert await snapshot(sessions) == before
 
 
 async def test_changed_user_is_updated_and_stale_data_skipped(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -110,27 +161,35 @@ async def test_changed_user_is_updated_and_stale_data_skipped(sessions: async_se
             await UserSync().sync(session, fresher)
         backend.add_user({**users[1], "first_name": "Older", "updated_at": BASE_MS + 50_000})
         report = await run(backend, sessions)
-        assert (report.updated, report.skipped, report.unchanged) == (1, 1, 1)
+        assert counts(report) == {"seen": 3, "updated": 1, "stale": 1, "unchanged": 1}
+        assert report.skipped == 1
         stored = await rows(sessions)
-        assert stored["user_00000"].first_name == "Edited"
+        assert (stored["user_00000"].first_name, stored["user_00000"].clerk_version) == ("Edited", BASE_MS + 10_000)
+        assert stored["user_00000"].email == "u0@example.com"
         assert stored["user_00001"].first_name == "FromToken"
 
 
 async def test_dry_run_writes_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
-    """--dry-run reports what would change and leaves the table exactly as it was."""
+    """--dry-run reports what would change, column by column, and leaves every row exactly as it was."""
     users = population(5)
     with FakeClerkBackend(secret_key=SECRET, users=users) as backend:
         await run(backend, sessions)
         backend.add_user({**users[2], "first_name": "Renamed", "updated_at": BASE_MS + 10_000})
         backend.add_user(make_user_json("user_new", created_at=BASE_MS + 100, updated_at=BASE_MS + 100))
-        before = {k: (v.first_name, v.updated_at) for k, v in (await rows(sessions)).items()}
-        report = await run(backend, sessions, dry_run=True)
-        assert (report.created, report.updated, report.unchanged) == (1, 1, 4)
-        assert sorted((c.clerk_id, c.action) for c in report.planned) == [
-            ("user_00002", "updated"),
-            ("user_new", "created"),
-        ]
-        assert {k: (v.first_name, v.updated_at) for k, v in (await rows(sessions)).items()} == before
+        before = await snapshot(sessions)
+        with counting_writes(sessions) as writes:
+            report = await run(backend, sessions, dry_run=True)
+        assert report.dry_run
+        assert counts(report) == {"seen": 6, "created": 1, "updated": 1, "unchanged": 4}
+        planned = sorted(report.planned, key=lambda change: change.clerk_id)
+        assert planned[0] == PlannedChange("user_00002", "updated", ("first_name",))
+        assert (planned[1].clerk_id, planned[1].action) == ("user_new", "created")
+        assert {"email", "first_name", "last_name"} <= set(planned[1].columns)
+        assert writes.statements == []
+        assert await snapshot(sessions) == before
+        # The real run then does exactly what the dry run announced.
+        real = await run(backend, sessions)
+        assert (real.created, real.updated, real.unchanged) == (1, 1, 4)
 
 
 async def test_prune_tombstones_confirmed_deletions_only(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -139,20 +198,30 @@ async def test_prune_tombstones_confirmed_deletions_only(sessions: async_session
     with FakeClerkBackend(secret_key=SECRET, users=users) as backend:
         await run(backend, sessions)
         backend.remove_user("user_00003")
-        dry = await run(backend, sessions, prune=True, dry_run=True)
-        assert [(c.clerk_id, c.action) for c in dry.planned] == [("user_00003", "pruned")]
-        assert (await rows(sessions))["user_00003"].deleted_at is None
+        before = await snapshot(sessions)
+        with counting_writes(sessions) as writes:
+            dry = await run(backend, sessions, prune=True, dry_run=True)
+        assert dry.planned == [PlannedChange("user_00003", "pruned", ("deleted_at",))]
+        assert writes.statements == []
+        assert await snapshot(sessions) == before
         report = await run(backend, sessions, prune=True)
-        assert report.pruned == 1
+        assert counts(report) == {"seen": 3, "unchanged": 3, "pruned": 1}
+        asked = [r.path for r in backend.requests if r.path.startswith("/v1/users/user_")]
+        assert asked == ["/v1/users/user_00003"] * 2  # confirmed by a 404 in each run, nobody else looked up
         stored = await rows(sessions)
-        assert len(stored) == 4
+        assert len(stored) == 4  # a tombstone, never a hard delete
         assert stored["user_00003"].deleted_at is not None
+        assert stored["user_00003"].email == "u3@example.com"
         assert all(stored[f"user_0000{i}"].deleted_at is None for i in range(3))
+        # Pruning again finds nothing: the tombstone is not a candidate.
+        assert (await run(backend, sessions, prune=True)).pruned == 0
         # A tombstone is never resurrected by a later backfill, even if Clerk lists the id again.
-        backend.add_user({**users[3], "updated_at": BASE_MS + 10**9})
+        backend.add_user({**users[3], "first_name": "Back", "updated_at": BASE_MS + 10**9})
         again = await run(backend, sessions)
-        assert again.skipped == 1
-        assert (await rows(sessions))["user_00003"].deleted_at is not None
+        assert counts(again) == {"seen": 4, "unchanged": 3, "deleted": 1}
+        stored = await rows(sessions)
+        assert stored["user_00003"].deleted_at is not None
+        assert stored["user_00003"].first_name == "F3"
 
 
 async def test_prune_spares_users_created_during_the_run(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -176,9 +245,44 @@ async def test_prune_spares_users_created_during_the_run(sessions: async_session
         assert stored["user_signed_up_now"].deleted_at is None
 
 
+async def test_prune_spares_a_sign_up_made_while_the_backfill_waits(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A real race: while the backfill waits out a 429 between pages, a user signs up (first request creates the
+    row). The listing never shows them and the fake answers 404 for them, yet prune leaves their row alone."""
+    with FakeClerkBackend(secret_key=SECRET, users=population(1000)) as backend:
+        async with sessions() as session:
+            await UserSync().sync(session, UserProfile("user_long_gone", BASE_MS, Source.TOKEN))
+        backend.fail(429, on_request=4, retry_after=2)
+
+        class SignUpWhileWaiting(Sleeps):
+            async def __call__(self, seconds: float) -> None:
+                await super().__call__(seconds)
+                async with sessions() as session:
+                    token_profile = UserProfile("user_mid_run", BASE_MS + 5, Source.TOKEN, {"first_name": "New"})
+                    assert (await UserSync().sync(session, token_profile)).action == "created"
+
+        sleeps = SignUpWhileWaiting()
+        report = await run(backend, sessions, sleeps=sleeps, prune=True, page_size=100)
+        assert sleeps.calls == [2]
+        assert (report.created, report.pruned) == (1000, 1)
+        stored = await rows(sessions)
+        assert stored["user_mid_run"].deleted_at is None
+        assert stored["user_long_gone"].deleted_at is not None
+
+
 async def test_unreadable_users_are_skipped(sessions: async_sessionmaker[AsyncSession]) -> None:
-    """A malformed user object is counted as skipped; the rest of the run goes on."""
+    """A malformed user object is counted as invalid and skipped; the rest of the run goes on."""
     with FakeClerkBackend(secret_key=SECRET, users=population(2)) as backend:
         backend.add_user({"id": "user_unversioned", "object": "user", "updated_at": "yesterday"})
         report = await run(backend, sessions)
-        assert (report.created, report.skipped) == (2, 1)
+        assert counts(report) == {"seen": 3, "created": 2, "invalid": 1}
+        assert set(await rows(sessions)) == {"user_00000", "user_00001"}
+
+
+async def test_progress_is_reported_per_user(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The callback sees the running counts after every listed user (the CLI's progress bar relies on it)."""
+    seen: list[tuple[int, int]] = []
+    with FakeClerkBackend(secret_key=SECRET, users=population(250)) as backend:
+        await run(backend, sessions, page_size=100, progress=lambda r: seen.append((r.seen, r.created)))
+    assert seen == [(n, n) for n in range(1, 251)]

@@ -5,47 +5,67 @@ endpoint was down. The backfill pages through the Backend API and syncs each use
 versions still decide: a re-run writes nothing, a stale page never overwrites a fresher row, and a tombstone is
 never resurrected. ``prune`` tombstones local users Clerk no longer has, but only after Clerk confirms each one
 with a 404: offset paging can miss a user, a confirmed 404 cannot.
+
+This module knows no web framework and no terminal: the CLI adds the progress bar and the summary table.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clerk_sync.backend_api import MAX_PAGE_SIZE, BackendAPI
-from clerk_sync.db import UserSync
-from clerk_sync.profile import Source
+from clerk_sync.db import Action, UserSync
+from clerk_sync.db.failures import unavailable_on_failure
+from clerk_sync.db.upsert import carried_values
+from clerk_sync.profile import Source, UserProfile
 from clerk_sync.users_json import profile_from_user_json
 
-__all__ = ["BackfillReport", "PlannedChange", "backfill"]
+__all__ = ["BackfillReport", "PlannedAction", "PlannedChange", "Progress", "backfill"]
+
+#: The writes a run can make: a new row, a changed row, a tombstone for a user Clerk no longer has.
+PlannedAction = Literal["created", "updated", "pruned"]
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedChange:
-    """One row a dry run would write: ``action`` is created, updated or pruned."""
+    """One row a dry run would write, with the columns it would change, so the operator can judge the run."""
 
     clerk_id: str
-    action: str
+    action: PlannedAction
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
 class BackfillReport:
-    """Counts of one run; ``planned`` lists the writes a dry run would have made."""
+    """Counts of one run; ``planned`` lists the writes a dry run would have made (empty for a real run).
+
+    Skips are split by reason because they call for different reactions: ``stale`` (the row holds a newer
+    version, e.g. from a token seen meanwhile) and ``deleted`` (a tombstone is never resurrected) are the
+    engine working as intended; ``invalid`` (a user object that cannot be read) deserves a look.
+    """
 
     dry_run: bool = False
     seen: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    skipped: int = 0
+    stale: int = 0
+    deleted: int = 0
+    invalid: int = 0
     pruned: int = 0
     planned: list[PlannedChange] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        """Users listed but not written, for any reason."""
+        return self.stale + self.deleted + self.invalid
 
     @property
     def written(self) -> int:
@@ -53,7 +73,9 @@ class BackfillReport:
         return self.created + self.updated + self.pruned
 
 
-#: ``progress(report)`` after each user, for progress bars.
+_WRITES: Mapping[str, PlannedAction] = {"created": "created", "updated": "updated"}
+
+#: ``progress(report)`` after each listed user, for progress bars; it runs on the event loop, so keep it short.
 Progress = Callable[[BackfillReport], None]
 
 
@@ -68,8 +90,14 @@ async def backfill(
     include_private_metadata: bool = False,
     progress: Progress | None = None,
 ) -> BackfillReport:
-    """Sync every user the Backend API lists; with ``prune``, tombstone local users Clerk confirms are gone."""
+    """Sync every user the Backend API lists; with ``prune``, tombstone local users Clerk confirms are gone.
+
+    Each user commits on its own: an interrupted run keeps what it did, and a re-run resumes for free because
+    unchanged users cost one read. Raises ``BackendAPIError`` when Clerk stays unreachable through the client's
+    retries, ``DatabaseUnavailableError`` when the database does.
+    """
     report = BackfillReport(dry_run=dry_run)
+    # Taken before the first page: a row created after this instant may belong to a sign-up the listing missed.
     started = datetime.now(UTC)
     seen: set[str] = set()
     async for page in api.iter_user_pages(page_size):
@@ -86,36 +114,61 @@ async def backfill(
 async def _one(
     session: AsyncSession,
     users: UserSync[Any],
-    user: Any,
+    user: Mapping[str, Any],
     report: BackfillReport,
     seen: set[str],
     dry_run: bool,
     include_private_metadata: bool,
 ) -> None:
     report.seen += 1
+    seen.add(user["id"])  # even when unreadable: Clerk has the user, so prune must spare the row
     try:
         profile = profile_from_user_json(
             user, source=Source.BACKFILL, include_private_metadata=include_private_metadata
         )
     except ValueError:
-        report.skipped += 1  # a user object we cannot read; the rest of the run goes on
+        report.invalid += 1  # one bad object must not stop thousands of good ones
         return
-    seen.add(profile.clerk_id)
     if dry_run:
-        action = await users.plan(session, profile)
+        action, columns = await _plan(session, users, profile)
         await session.rollback()  # release the read transaction (SQLite holds a snapshot otherwise)
     else:
         action = (await users.sync(session, profile, raise_if_deleted=False)).action
+        columns = ()
     if action == "created":
         report.created += 1
     elif action == "updated":
         report.updated += 1
     elif action == "unchanged":
         report.unchanged += 1
-    else:  # stale (the row is fresher) or deleted (a tombstone is never resurrected)
-        report.skipped += 1
-    if dry_run and action in ("created", "updated"):
-        report.planned.append(PlannedChange(profile.clerk_id, action))
+    elif action == "stale":
+        report.stale += 1
+    else:
+        report.deleted += 1
+    if dry_run and action in _WRITES:
+        report.planned.append(PlannedChange(profile.clerk_id, _WRITES[action], columns))
+
+
+async def _plan(session: AsyncSession, users: UserSync[Any], profile: UserProfile) -> tuple[Action, tuple[str, ...]]:
+    """The engine's own verdict (``UserSync.plan``), plus the columns a write would change.
+
+    The verdict comes from the engine so a dry run can never disagree with the real run; only an ``updated``
+    verdict costs a second read, to name its columns.
+    """
+    action = await users.plan(session, profile)
+    values = carried_values(users.model, profile.fields)
+    if action == "created":
+        return action, tuple(values) or ("clerk_id",)
+    if action != "updated":
+        return action, ()
+    model = users.model
+    async with unavailable_on_failure(session):
+        row = (
+            await session.execute(
+                select(model).where(model.clerk_id == profile.clerk_id), execution_options={"populate_existing": True}
+            )
+        ).scalar_one()
+    return action, tuple(key for key, value in values.items() if getattr(row, key) != value)
 
 
 async def _prune(
@@ -128,17 +181,22 @@ async def _prune(
     dry_run: bool,
 ) -> None:
     model = users.model
-    async with sessionmaker() as session:
+    async with sessionmaker() as session, unavailable_on_failure(session):
         local = (
-            await session.execute(select(model.clerk_id).where(model.deleted_at.is_(None), model.created_at < started))
+            await session.execute(
+                select(model.clerk_id)
+                .where(model.deleted_at.is_(None), model.created_at < started)
+                .order_by(model.clerk_id)
+            )
         ).scalars()
         candidates = [clerk_id for clerk_id in local if clerk_id not in seen]
     for clerk_id in candidates:
         if await api.get_user(clerk_id) is not None:
-            continue  # paging missed it; Clerk still has the user
+            continue  # paging missed it (a deletion shifted the offsets); Clerk still has the user
         report.pruned += 1
         if dry_run:
-            report.planned.append(PlannedChange(clerk_id, "pruned"))
+            report.planned.append(PlannedChange(clerk_id, "pruned", ("deleted_at",)))
             continue
         async with sessionmaker() as session:
+            # Now as the version: newer than any write Clerk made before answering 404, so the tombstone holds.
             await users.delete(session, clerk_id, int(time.time() * 1000), Source.BACKFILL)

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -149,17 +153,67 @@ def backfill(
     page_size: Annotated[int, typer.Option(help="Users per Backend API page.", min=1, max=500)] = 500,
 ) -> None:
     """Import every user from the Clerk Backend API (CLERK_SECRET_KEY) through the sync engine."""
+    from clerk_sync.db.failures import is_unavailable
+
     try:
         settings = load_settings()
         if settings.secret_key is None:
             raise ConfigurationError("CLERK_SECRET_KEY is required for backfill (Backend API access)")
-        report = asyncio.run(_run_backfill(settings, _database_url(), dry_run, prune, page_size))
+        url = _database_url()
+        _check_sqlite_directory(url)
+        with _log_to(err):
+            report = asyncio.run(_run_backfill(settings, url, dry_run, prune, page_size))
     except ConfigurationError as exc:
         raise _fail(exc) from None
     except ClerkSyncError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
+    except Exception as exc:
+        if not is_unavailable(exc):  # e.g. the SQLite migration could not open its file
+            raise
+        err.print(f"[bold red]error:[/] DATABASE_URL: database unavailable ({type(exc).__name__})", soft_wrap=True)
+        raise typer.Exit(code=1) from None
     _print_report(report)
+
+
+def _check_sqlite_directory(url: str) -> None:
+    """An SQLite file in a missing directory is a configuration mistake; saying so beats a driver error."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    directory = Path(parsed.database).parent
+    if not directory.is_dir():
+        raise ConfigurationError(f"DATABASE_URL: the directory {directory} does not exist")
+
+
+class _ConsoleLogHandler(logging.Handler):
+    """Retry warnings as one line each above the progress bar; tracebacks stay out of an operator's terminal
+    (the command ends with one line naming the failure anyway)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self._console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "clerk_sync.db.failures":
+            return  # the final error line says the same, without the driver's traceback
+        self._console.print(f"[yellow]warning:[/] {record.getMessage()}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _log_to(console: Console) -> Iterator[None]:
+    logger = logging.getLogger("clerk_sync")
+    handler = _ConsoleLogHandler(console)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 async def _run_backfill(
@@ -183,9 +237,9 @@ async def _run_backfill(
                 total: int | None = await api.count_users()
             except ClerkSyncError:
                 total = None
+            # No label and a flexible bar: the numbers must stay readable in an 80-column terminal.
             columns = (
-                TextColumn("[bold]backfill"),
-                BarColumn(),
+                BarColumn(bar_width=None),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TextColumn("{task.fields[counts]}"),
@@ -220,15 +274,20 @@ def _print_report(report: BackfillReport) -> None:
 
     title = "backfill (dry run: nothing written)" if report.dry_run else "backfill"
     table = Table(title=title)
-    for name in ("seen", "created", "updated", "unchanged", "skipped", "pruned"):
+    for name in _COUNTS:
         table.add_column(name, justify="right")
-    table.add_row(
-        *(str(getattr(report, name)) for name in ("seen", "created", "updated", "unchanged", "skipped", "pruned"))
-    )
+    table.add_row(*(str(getattr(report, name)) for name in _COUNTS))
     out.print(table)
+    if report.skipped:
+        out.print(
+            f"skipped: {report.stale} stale (row is newer), {report.deleted} deleted (tombstone kept), "
+            f"{report.invalid} unreadable",
+            highlight=False,
+        )
     if report.dry_run:
         for change in report.planned[:50]:
-            out.print(f"would {_VERBS[change.action]} {change.clerk_id}", highlight=False)
+            columns = f" ({', '.join(change.columns)})" if change.columns else ""
+            out.print(f"would {_VERBS[change.action]} {change.clerk_id}{columns}", highlight=False)
         if len(report.planned) > 50:
             out.print(f"... and {len(report.planned) - 50} more", highlight=False)
 

@@ -47,22 +47,65 @@ def test_backfill_command(tmp_path: Path) -> None:
     with FakeClerkBackend(secret_key=SECRET, users=users) as backend:
         env["CLERK_API_URL"] = backend.url
         backend.fail(500, on_request=3)
-        first = run_cli("backfill", cwd=tmp_path, env=env, timeout=120)
+        first = run_cli("backfill", "--page-size", "250", cwd=tmp_path, env=env, timeout=120)
         assert first.returncode == 0, first.stderr
-        counts = next(line for line in first.stdout.splitlines() if "1200" in line)
-        assert [cell.strip() for cell in counts.strip("│ ").split("│")] == ["1200", "1200", "0", "0", "0", "0"]
+        assert summary(first.stdout) == ["1200", "1200", "0", "0", "0", "0"]
+        assert "1200/1200" in first.stderr  # the progress bar (stderr), its total from GET /v1/users/count
+        assert "HTTP 500" in first.stderr  # the retry is one warning line, not a traceback
+        assert "Traceback" not in first.stderr
+        second = run_cli("backfill", cwd=tmp_path, env=env, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert summary(second.stdout) == ["1200", "0", "0", "1200", "0", "0"]
         backend.add_user({**users[0], "first_name": "Changed", "updated_at": users[0]["updated_at"] + 1})
-        dry = run_cli("backfill", "--dry-run", cwd=tmp_path, env=env, timeout=120)
+        backend.remove_user("user_cli_1")
+        dry = run_cli("backfill", "--dry-run", "--prune", cwd=tmp_path, env=env, timeout=120)
         assert dry.returncode == 0, dry.stderr
         assert "dry run" in dry.stdout
-        assert "would update user_cli_0" in dry.stdout
+        assert summary(dry.stdout) == ["1199", "0", "1", "1198", "0", "1"]
+        assert "would update user_cli_0 (first_name)" in dry.stdout
+        assert "would prune user_cli_1 (deleted_at)" in dry.stdout
+        pruned = run_cli("backfill", "--prune", cwd=tmp_path, env=env, timeout=120)
+        assert pruned.returncode == 0, pruned.stderr
+        assert summary(pruned.stdout) == ["1199", "0", "1", "1198", "0", "1"]
+        assert "would" not in pruned.stdout
+
+
+def summary(stdout: str) -> list[str]:
+    """The cells of the summary table's one data row (seen, created, updated, unchanged, skipped, pruned)."""
+    row = next(line for line in stdout.splitlines() if line.startswith("│"))
+    return [cell.strip() for cell in row.strip("│ ").split("│")]
 
 
 def test_backfill_needs_secret_key(tmp_path: Path) -> None:
-    """Without CLERK_SECRET_KEY: exit 2 with one line naming it."""
+    """Without CLERK_SECRET_KEY: exit 2 with one line naming it, before anything is created."""
     result = run_cli("backfill", cwd=tmp_path, env={"CLERK_JWT_KEY": "x"})
     assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
     assert "CLERK_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_backfill_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    """A database that cannot be reached: exit 1, one line naming the failure, no driver traceback."""
+    with FakeClerkBackend(secret_key=SECRET, users=[make_user_json("user_db_down")]) as backend:
+        env = {
+            "CLERK_SECRET_KEY": SECRET,
+            "CLERK_API_URL": backend.url,
+            "DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/x",
+        }
+        result = run_cli("backfill", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "database unavailable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_backfill_sqlite_in_a_missing_directory(tmp_path: Path) -> None:
+    """An SQLite file whose directory does not exist is a configuration error naming DATABASE_URL (exit 2)."""
+    env = {"CLERK_SECRET_KEY": SECRET, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/missing/x.db"}
+    result = run_cli("backfill", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
 
 

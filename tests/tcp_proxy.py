@@ -11,7 +11,10 @@ import contextlib
 
 
 class TcpProxy:
-    """Forwards ``127.0.0.1:<port>`` to ``target``; ``cut()`` refuses and drops, ``restore()`` serves again."""
+    """Forwards ``127.0.0.1:<port>`` to PostgreSQL; ``cut()`` drops every connection and refuses new ones.
+
+    From the app's side that is exactly a database outage, without stopping the server other tests share.
+    """
 
     def __init__(self, target_host: str = "127.0.0.1", target_port: int = 5432) -> None:
         self.target = (target_host, target_port)
@@ -25,20 +28,23 @@ class TcpProxy:
         return self
 
     async def cut(self) -> None:
-        """Stop accepting and abort every open connection."""
+        """Abort the open connections first (newer Pythons' ``wait_closed`` waits for them), then stop listening."""
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
 
     async def restore(self) -> None:
-        """Listen again on the same port."""
+        """Listen again, on the same port."""
         await self.start()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._server is None:
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -53,5 +59,7 @@ class TcpProxy:
                     await sink.drain()
             sink.transport.abort()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self._writers -= {writer, up_writer}

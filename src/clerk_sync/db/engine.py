@@ -47,7 +47,9 @@ _POSTGRES_DEFAULTS: dict[str, Any] = {
     "pool_timeout": 10,
     "pool_recycle": 1800,
     "pool_pre_ping": True,
-    "connect_args": {"timeout": 5},
+    # A lock held elsewhere (a stuck admin session, a long backfill) must become a 503 well inside Svix's 15 s,
+    # not an unanswered webhook: bound lock waits and statements on the server side.
+    "connect_args": {"timeout": 5, "server_settings": {"lock_timeout": "5000", "statement_timeout": "10000"}},
 }
 
 

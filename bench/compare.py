@@ -33,7 +33,37 @@ APPS = {
 }
 
 
-def run(kind: str, seconds: int, rounds: int, connections: int) -> None:
+Results = dict[str, tuple[float, str, str]]
+
+
+def chart(results: dict[str, Results], path: Path) -> None:
+    """A grouped bar chart of requests/s per app and database (matplotlib, headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(APPS)
+    kinds = list(results)
+    figure, axes = plt.subplots(figsize=(9, 4.5), dpi=100)
+    width = 0.8 / max(len(kinds), 1)
+    for index, kind in enumerate(kinds):
+        values = [results[kind][label][0] for label in labels]
+        positions = [n + index * width for n in range(len(labels))]
+        bars = axes.bar(positions, values, width, label=kind)
+        axes.bar_label(bars, fmt="%.0f", fontsize=8)
+    axes.set_xticks([n + width * (len(kinds) - 1) / 2 for n in range(len(labels))])
+    axes.set_xticklabels([label.replace(" (", "\n(") for label in labels], fontsize=8)
+    axes.set_ylabel("requests/s (one uvicorn worker)")
+    axes.set_title("Steady-state GET, same token and JWKS (bench/compare.py)")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    print(f"chart written to {path}")
+
+
+def run(kind: str, seconds: int, rounds: int, connections: int) -> Results:
     issuer = TokenIssuer()
     token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
     work = Path(tempfile.mkdtemp(prefix="clerk-sync-compare-"))
@@ -79,6 +109,7 @@ def run(kind: str, seconds: int, rounds: int, connections: int) -> None:
     print(f"{'app':38s} {'req/s':>8s} {'p50':>9s} {'p99':>9s} {'vs (a)':>7s} {'vs (b)':>7s}")
     for label, (rps, p50, p99) in best.items():
         print(f"{label:38s} {rps:8.0f} {p50:>9s} {p99:>9s} {rps / verify_only:6.2f}x {rps / hand:6.2f}x")
+    return best
 
 
 def main() -> None:
@@ -87,9 +118,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--chart", type=Path, help="write a PNG bar chart here (e.g. docs/performance.png)")
     args = parser.parse_args()
-    for kind in ["sqlite", "postgresql"] if args.db == "both" else [args.db]:
-        run(kind, args.seconds, args.rounds, args.connections)
+    results = {
+        kind: run(kind, args.seconds, args.rounds, args.connections)
+        for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db])
+    }
+    if args.chart is not None:
+        chart(results, args.chart)
 
 
 if __name__ == "__main__":

@@ -318,7 +318,11 @@ async def test_database_failure_is_5xx_then_retry_applies(clerk_issuer: TokenIss
                 failed = await client.post("/webhooks/clerk", content=body, headers=headers)
                 assert failed.status_code == 503
                 assert failed.json()["code"] == "database-unavailable"
+                ready = await client.get("/readyz")
+                assert ready.status_code == 503
+                assert ready.json()["checks"]["database"] == "unavailable"
                 await proxy.restore()
+                assert (await client.get("/readyz")).status_code == 200
                 assert await counts(app) == (0, 0)
                 retried = await client.post("/webhooks/clerk", content=body, headers=headers)
                 assert retried.status_code == 200

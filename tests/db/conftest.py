@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from clerk_sync.db import Base, UserSync, create_engine, create_sessionmaker
-from tests.databases import DATABASE_KINDS, database_url
 from tests.db.factories import StatementLog
 
 
@@ -17,13 +15,6 @@ from tests.db.factories import StatementLog
 def anyio_backend() -> str:
     """The engine is asyncio-only (asyncpg, aiosqlite)."""
     return "asyncio"
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty database per test, once per supported backend."""
-    async with database_url(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

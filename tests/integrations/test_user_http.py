@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,16 +30,10 @@ from clerk_sync.issuer import TokenIssuer
 from clerk_sync.settings import ClerkSettings
 from clerk_sync.testing.backend import FakeClerkBackend, make_user_json
 from tests.asgi import serving
-from tests.databases import DATABASE_KINDS, database_url, temporary_postgres_database
+from tests.databases import temporary_postgres_database
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with database_url(request.param, tmp_path) as url:
-        yield url
 
 
 class Statements:

@@ -28,7 +28,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import make_user_json, make_webhook_secret, sign_event, sign_webhook
 from clerk_sync.webhooks import DEFAULT_MAX_BODY_BYTES
-from tests.databases import DATABASE_KINDS, database_url, temporary_postgres_database
+from tests.databases import temporary_postgres_database
 from tests.integrations.webhook_support import (
     SECRET,
     WEBHOOK_PATH,
@@ -53,12 +53,6 @@ KAT_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 KAT_TIMESTAMP = 1614265330
 KAT_BODY = b'{"test": 2432232314}'
 KAT_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with database_url(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

@@ -26,19 +26,13 @@ from clerk_sync.service import ServiceSettings, create_app
 from clerk_sync.settings import ClerkSettings
 from clerk_sync.testing import make_user_json, make_webhook_secret, sign_event, sign_webhook
 from tests.asgi import serving
-from tests.databases import DATABASE_KINDS, database_url, temporary_postgres_database
+from tests.databases import temporary_postgres_database
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.anyio
 
 SECRET = make_webhook_secret()
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with database_url(request.param, tmp_path) as url:
-        yield url
 
 
 @asynccontextmanager

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from clerk_sync.db import is_current
 from clerk_sync.testing import FakeClerkBackend, make_user_json
-from tests.databases import temporary_postgres_database
 from tests.processes import run_cli
 
 SECRET = "sk_test_cli"
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    async with temporary_postgres_database() as url:
-        yield url
 
 
 @pytest.mark.anyio

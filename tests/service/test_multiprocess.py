@@ -7,7 +7,6 @@ proves it across processes, the way a multi-worker deployment runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -17,16 +16,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from clerk_sync.issuer import TokenIssuer
-from tests.databases import temporary_postgres_database
 from tests.processes import run_cli, service
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    async with temporary_postgres_database() as url:
-        yield url
 
 
 async def test_three_processes_one_row_per_user(tmp_path: Path, postgres_url: str, clerk_issuer: TokenIssuer) -> None:

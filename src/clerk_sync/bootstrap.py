@@ -9,24 +9,32 @@ from __future__ import annotations
 import httpx
 
 from clerk_sync.errors import ConfigurationError
-from clerk_sync.keys import JwksKeySet, KeySet, PemKeySet
+from clerk_sync.keys import JwksKeySet, KeySet, PemKeySet, load_pem_key
 from clerk_sync.settings import ClerkSettings, KeySourceKind
 from clerk_sync.verify import TokenVerifier
 
-__all__ = ["build_key_set", "build_verifier"]
+__all__ = ["build_key_set", "build_verifier", "check_key_source"]
+
+
+def check_key_source(settings: ClerkSettings) -> None:
+    """Fail at start, with one line naming the variable, when no key source is set or the PEM is unusable."""
+    if settings.jwt_key is not None:
+        load_pem_key(settings.jwt_key.get_secret_value())
+    elif settings.resolved_jwks_url is None:
+        raise ConfigurationError(
+            "No signing key source: set CLERK_JWT_KEY, CLERK_JWKS_URL, CLERK_SECRET_KEY or CLERK_PUBLISHABLE_KEY"
+        )
 
 
 def build_key_set(settings: ClerkSettings, http: httpx.AsyncClient) -> KeySet:
     """The first configured key source alone: PEM, JWKS URL, Backend API, Frontend API."""
+    check_key_source(settings)
     source = settings.key_source
     if source is KeySourceKind.PEM:
         assert settings.jwt_key is not None
         return PemKeySet(settings.jwt_key.get_secret_value())
     url = settings.resolved_jwks_url
-    if url is None:
-        raise ConfigurationError(
-            "No signing key source: set CLERK_JWT_KEY, CLERK_JWKS_URL, CLERK_SECRET_KEY or CLERK_PUBLISHABLE_KEY"
-        )
+    assert url is not None  # check_key_source guarantees a JWKS URL for every non-PEM source
     headers = {}
     if source is KeySourceKind.BACKEND_API and settings.secret_key is not None:
         headers["Authorization"] = f"Bearer {settings.secret_key.get_secret_value()}"

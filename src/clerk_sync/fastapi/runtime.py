@@ -20,11 +20,11 @@ from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from clerk_sync.backend_api import BackendAPI
-from clerk_sync.bootstrap import build_key_set, build_verifier
+from clerk_sync.bootstrap import build_key_set, build_verifier, check_key_source
 from clerk_sync.db import UserSync, create_engine, create_sessionmaker, upgrade
 from clerk_sync.db.sync import SyncHook
 from clerk_sync.errors import ConfigurationError
-from clerk_sync.keys import JwksKeySet, KeySet, load_pem_key
+from clerk_sync.keys import JwksKeySet, KeySet
 from clerk_sync.profile import ClaimMapping
 from clerk_sync.settings import ClerkSettings
 from clerk_sync.verify import TokenVerifier
@@ -99,14 +99,8 @@ class ClerkSync:
 
     def validate(self) -> None:
         """Fail at start, with one line naming the variable, when the key source cannot work."""
-        if self._key_set is not None:
-            return
-        if self.settings.jwt_key is not None:
-            load_pem_key(self.settings.jwt_key.get_secret_value())
-        elif self.settings.resolved_jwks_url is None:
-            raise ConfigurationError(
-                "No signing key source: set CLERK_JWT_KEY, CLERK_JWKS_URL, CLERK_SECRET_KEY or CLERK_PUBLISHABLE_KEY"
-            )
+        if self._key_set is None:
+            check_key_source(self.settings)
 
     @asynccontextmanager
     async def runtime(self) -> AsyncIterator[ClerkRuntime]:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clerk_sync.db import ClerkUserMixin, User
-from clerk_sync.db.engine import sqlite_reader
+from clerk_sync.db.reader import BACKOFF_S
 from clerk_sync.fastapi import (
     Claims,
     ClerkSync,
@@ -37,12 +37,15 @@ pytestmark = pytest.mark.anyio
 
 
 class Statements:
-    """Counts SQL statements by kind on an engine."""
+    """Counts SQL statements by kind: the engine's (SQLAlchemy events) and the user reader's (driver trace)."""
 
     def __init__(self) -> None:
         self.log: list[str] = []
 
     def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.traced(statement)
+
+    def traced(self, statement: str) -> None:
         self.log.append(statement.strip().split()[0].upper())
 
     @property
@@ -86,6 +89,19 @@ def build_app(clerk: ClerkSync) -> FastAPI:
         return {"id": user.id}
 
     app.include_router(guarded)
+
+    @app.post("/picture/user-first")
+    async def picture_user_first(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+        user.image_url = "https://img.example/user-first.png"
+        await session.commit()
+        return {"id": user.id}
+
+    @app.post("/picture/session-first")
+    async def picture_session_first(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+        user.image_url = "https://img.example/session-first.png"
+        await session.commit()
+        return {"id": user.id}
+
     return app
 
 
@@ -98,9 +114,10 @@ async def running(
     app = build_app(ClerkSync(settings, database_url=url, **kwargs))
     async with serving(app) as client:
         statements = Statements()
-        engine = app.state.clerk_sync.database.engine
-        for target in filter(None, (engine.sync_engine, sqlite_reader(engine))):  # the in-loop reader reads too
-            event.listen(target, "before_cursor_execute", statements)
+        database = app.state.clerk_sync.database
+        event.listen(database.engine.sync_engine, "before_cursor_execute", statements)
+        # The reader's driver trace also sees the in-loop SQLite reader's statements (same connection).
+        await database.reader.trace(statements.traced)
         yield client, statements, app
 
 
@@ -300,3 +317,64 @@ async def test_postgres_outage_is_503_then_recovers(
         after = await client.get("/me", headers=bearer(token))
         assert after.status_code == 200
         assert after.json()["id"] == before.json()["id"]
+
+
+def count_checkouts(app: FastAPI) -> list[object]:
+    """Connections taken from the engine's pool (the session path); the user reader never takes one."""
+    seen: list[object] = []
+    event.listen(app.state.clerk_sync.database.engine.sync_engine.pool, "checkout", lambda *args: seen.append(1))
+    return seen
+
+
+async def test_steady_state_opens_no_session(db_url: str, clerk_issuer: TokenIssuer) -> None:
+    """An unchanged user is read on the driver: the engine's pool hands out no connection at all."""
+    async with running(db_url, clerk_issuer) as (client, statements, app):
+        token = clerk_issuer.mint("user_direct", claims=PROFILE)
+        first = await client.get("/me", headers=bearer(token))
+        checkouts = count_checkouts(app)
+        statements.log.clear()
+        for _ in range(5):
+            assert (await client.get("/me", headers=bearer(token))).json() == first.json()
+        assert checkouts == []
+        assert statements.log == ["SELECT"] * 5
+
+
+@pytest.mark.parametrize("path", ["/picture/user-first", "/picture/session-first"])
+async def test_route_changes_to_the_user_commit_with_its_session(
+    db_url: str, clerk_issuer: TokenIssuer, path: str
+) -> None:
+    """CurrentUser is bound to SessionDep whichever FastAPI resolves first, so a route's change commits."""
+    async with running(db_url, clerk_issuer) as (client, _, app):
+        token = clerk_issuer.mint("user_picture", claims=PROFILE)
+        await client.get("/me", headers=bearer(token))  # exists: the next request takes the steady-state read
+        assert (await client.post(path, headers=bearer(token))).status_code == 200
+        database = app.state.clerk_sync.database
+        async with database.sessionmaker() as session:
+            stored = (await session.execute(select(User.image_url))).scalar_one()
+        assert stored == f"https://img.example{path.removeprefix('/picture')}.png"
+
+
+@pytest.mark.postgres
+async def test_reader_recovers_from_dropped_connections_and_outages(
+    proxied_postgres: tuple[str, TcpProxy], clerk_issuer: TokenIssuer
+) -> None:
+    """Dropped connections (a PostgreSQL restart) cost no failed request. During an outage the reader stands
+    aside (the session path answers 503); once the back-off passes, the steady state is read directly again."""
+    url, proxy = proxied_postgres
+    token = clerk_issuer.mint("user_restart", claims=PROFILE)
+    async with running(url, clerk_issuer) as (client, _, app):
+        before = await client.get("/me", headers=bearer(token))
+        await client.get("/me", headers=bearer(token))  # the reader now holds an open connection
+        await proxy.cut()
+        await proxy.restore()
+        checkouts = count_checkouts(app)
+        restarted = await client.get("/me", headers=bearer(token))
+        assert restarted.json() == before.json()
+        await proxy.cut()
+        assert (await client.get("/me", headers=bearer(token))).status_code == 503
+        await proxy.restore()
+        assert (await client.get("/me", headers=bearer(token))).json() == before.json()
+        await asyncio.sleep(BACKOFF_S + 0.2)
+        checkouts.clear()
+        assert (await client.get("/me", headers=bearer(token))).json() == before.json()
+        assert checkouts == []

@@ -19,6 +19,7 @@ from clerk_sync.db.migrate import (
 )
 from clerk_sync.db.mixin import ENGINE_COLUMNS, ClerkUserMixin, JSONDocument
 from clerk_sync.db.models import ProcessedWebhook, User
+from clerk_sync.db.reader import UserReader, open_user_reader
 from clerk_sync.db.sync import Action, SyncHook, SyncResult, UserDeletion, UserSync, WebhookOutcome
 from clerk_sync.db.upsert import tombstone_statement, upsert_statement
 
@@ -37,6 +38,7 @@ __all__ = [
     "UTCDateTime",
     "User",
     "UserDeletion",
+    "UserReader",
     "UserSync",
     "WebhookOutcome",
     "create_engine",
@@ -45,6 +47,7 @@ __all__ = [
     "head_revisions",
     "is_current",
     "is_unavailable",
+    "open_user_reader",
     "schema_diff",
     "tombstone_statement",
     "upgrade",

@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "READER_KEY",
     "SQLITE_BUSY_TIMEOUT_MS",
+    "connect_args",
     "create_engine",
     "create_sessionmaker",
     "sqlite_reader",
@@ -26,6 +27,9 @@ __all__ = [
 
 #: One reader per engine, so every sessionmaker (and a statement counter) finds the same one.
 _READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+#: The driver arguments each engine was created with, for connections made beside its pool (``UserReader``).
+_CONNECT_ARGS: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 #: The in-loop reader gives up on a lock after this long and lets the aiosqlite path wait instead.
 READER_BUSY_TIMEOUT_MS = 20
@@ -59,9 +63,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     options: dict[str, Any] = dict(_POSTGRES_DEFAULTS) if backend == "postgresql" else {}
     options.update(kwargs)
     engine = create_async_engine(url, **options)
+    _CONNECT_ARGS[engine.sync_engine] = dict(options.get("connect_args", {}))
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
     return engine
+
+
+def connect_args(engine: AsyncEngine) -> dict[str, Any]:
+    """The ``connect_args`` ``create_engine`` gave the driver (none for an engine built elsewhere)."""
+    return dict(_CONNECT_ARGS.get(engine.sync_engine, {}))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -11,17 +11,20 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from sqlalchemy import bindparam, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from clerk_sync.db.engine import READER_KEY
 from clerk_sync.db.failures import unavailable_on_failure
 from clerk_sync.db.mixin import ClerkUserMixin, utcnow
 from clerk_sync.db.models import User
+from clerk_sync.db.reader import UserReader
 from clerk_sync.db.upsert import carried_values, tombstone_statement, upsert_statement
 from clerk_sync.db.webhook_log import last_webhook_at, record_webhook
 from clerk_sync.errors import UserDeletedError
@@ -105,6 +108,33 @@ class UserSync(Generic[M]):
         self._audit = logger if logger is not None else logging.getLogger("clerk_sync.audit")
         # Built once: composing the expression costs more than running the cached statement (profiled).
         self._by_clerk_id = select(resolved).where(resolved.clerk_id == bindparam("clerk_id"))
+        self._class_manager = sa_inspect(resolved).class_manager
+
+    async def read(self, reader: UserReader, profile: UserProfile) -> SyncResult[M] | None:
+        """The steady state without a session: the stored row, when it already reflects ``profile``.
+
+        None when ``sync`` has work to do (first sight, changed data) or the reader cannot answer right now.
+        Raises ``UserDeletedError`` for a tombstone, as ``sync`` does. The user comes back detached, as loaded;
+        ``session.add(user)`` binds it to a session without a query.
+        """
+        try:
+            row = await reader.fetch(profile.clerk_id)
+        except LookupError:
+            return None
+        if row is None:
+            return None
+        values = carried_values(self.model, profile.fields)
+        if not row.keys() >= values.keys():  # a column the reader does not load (deferred): let sync decide
+            return None
+        verdict = _verdict(row.__getitem__, profile.version, values)
+        if verdict is None:
+            return None
+        if verdict == "deleted":
+            raise UserDeletedError()
+        user: M = self._class_manager.new_instance()
+        user.__dict__.update(row)  # as the ORM's loader fills an instance: no attribute events, no history
+        make_transient_to_detached(user)
+        return SyncResult(user, verdict, profile.source)
 
     async def sync(
         self, session: AsyncSession, profile: UserProfile, *, raise_if_deleted: bool = True
@@ -157,7 +187,7 @@ class UserSync(Generic[M]):
             user = await self._load(session, profile.clerk_id, fast=True)
         if user is None:
             return "created"
-        return _verdict(user, profile.version, values) or "updated"
+        return _verdict(partial(getattr, user), profile.version, values) or "updated"
 
     async def last_webhook_at(self, session: AsyncSession) -> datetime | None:
         """When the latest webhook was applied, or None; for health reports."""
@@ -169,7 +199,7 @@ class UserSync(Generic[M]):
         values = carried_values(self.model, profile.fields)
         user = await self._load(session, profile.clerk_id, fast=True)
         if user is not None:
-            verdict = _verdict(user, profile.version, values)
+            verdict = _verdict(partial(getattr, user), profile.version, values)
             if verdict is not None:
                 return SyncResult(user, verdict, profile.source), False
         changed = tuple(key for key in values if user is None or getattr(user, key) != values[key])
@@ -193,7 +223,9 @@ class UserSync(Generic[M]):
         user = await self._load(session, profile.clerk_id)
         if user is None:  # pragma: no cover - rows are never hard-deleted
             raise RuntimeError(f"user {profile.clerk_id!r} vanished during upsert")
-        return SyncResult(user, _verdict(user, profile.version, values) or "unchanged", profile.source), True
+        return SyncResult(
+            user, _verdict(partial(getattr, user), profile.version, values) or "unchanged", profile.source
+        ), True
 
     async def _delete(self, session: AsyncSession, deletion: UserDeletion, now: datetime) -> SyncResult[M]:
         stmt = tombstone_statement(
@@ -259,12 +291,13 @@ class UserSync(Generic[M]):
             _log.exception("on_user_%s hook failed for %s", result.action, result.user.clerk_id)
 
 
-def _verdict(user: ClerkUserMixin, version: int, values: Mapping[str, Any]) -> Action | None:
-    """Why no write is needed for this row, or None when the profile must be written."""
-    if user.is_deleted:
+def _verdict(stored: Callable[[str], Any], version: int, values: Mapping[str, Any]) -> Action | None:
+    """Why no write is needed for the stored row (``stored(key)`` reads a column), or None to write ``values``."""
+    if stored("deleted_at") is not None:
         return "deleted"
-    if all(getattr(user, key) == value for key, value in values.items()):
+    if all(stored(key) == value for key, value in values.items()):
         return "unchanged"
-    if user.clerk_version is not None and user.clerk_version > version:
+    stored_version = stored("clerk_version")
+    if stored_version is not None and stored_version > version:
         return "stale"
     return None

@@ -2,6 +2,7 @@
 
 from clerk_sync.fastapi.deps import (
     Claims,
+    ClerkSessionScheme,
     CurrentClaims,
     OptionalClaims,
     RuntimeDep,
@@ -11,7 +12,7 @@ from clerk_sync.fastapi.deps import (
 )
 from clerk_sync.fastapi.errors import install_exception_handlers, problem_response, status_for
 from clerk_sync.fastapi.metrics import metrics_router
-from clerk_sync.fastapi.runtime import ClerkRuntime, ClerkSync, Database, get_runtime
+from clerk_sync.fastapi.runtime import ClerkRuntime, ClerkSync, Database, get_runtime, runtime_of
 from clerk_sync.fastapi.users import (
     CurrentUser,
     OptionalUser,
@@ -26,6 +27,7 @@ from clerk_sync.fastapi.webhooks import webhook_router
 __all__ = [
     "Claims",
     "ClerkRuntime",
+    "ClerkSessionScheme",
     "ClerkSync",
     "CurrentClaims",
     "CurrentUser",
@@ -45,6 +47,7 @@ __all__ = [
     "metrics_router",
     "problem_response",
     "require_database",
+    "runtime_of",
     "status_for",
     "webhook_router",
 ]

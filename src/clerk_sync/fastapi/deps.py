@@ -1,25 +1,31 @@
 """FastAPI dependencies and their ``Annotated`` aliases.
 
 Naming: bare role nouns for principals (``Claims``, ``CurrentUser``), ``XDep`` for infrastructure. Providers are
-module-level functions, so FastAPI's per-request cache (keyed by the callable) runs each once per request no
+module-level objects, so FastAPI's per-request cache (keyed by the callable) runs each once per request no
 matter how many routes, guards and sub-dependencies ask for it.
+
+The token dependencies are security schemes themselves: one object declares the scheme in OpenAPI (the /docs
+"Authorize" button) and verifies the token, with no sub-dependencies. Each dependency FastAPI resolves costs
+several microseconds per request, and the token path is on every request.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
 
 from clerk_sync.claims import SessionClaims
 from clerk_sync.errors import ClerkSyncError, TokenMissingError
-from clerk_sync.fastapi.runtime import ClerkRuntime, get_runtime
+from clerk_sync.fastapi.runtime import ClerkRuntime, get_runtime, runtime_of
 from clerk_sync.metrics import VERIFICATIONS
 from clerk_sync.tokens import find_token
 
 __all__ = [
     "Claims",
+    "ClerkSessionScheme",
     "CurrentClaims",
     "OptionalClaims",
     "RuntimeDep",
@@ -28,43 +34,58 @@ __all__ = [
     "get_optional_claims",
 ]
 
-#: Declares the scheme in OpenAPI (the /docs "Authorize" button); our own code reads and judges the header.
-bearer_scheme = HTTPBearer(
-    auto_error=False,
-    scheme_name="ClerkSession",
-    bearerFormat="JWT",
-    description="A Clerk session token (or the `__session` cookie).",
-)
-
 RuntimeDep = Annotated[ClerkRuntime, Depends(get_runtime)]
 """The app's clerk-sync runtime (verifier, HTTP client, database)."""
 
+SCHEME_NAME = "ClerkSession"
 
-async def get_optional_claims(
-    request: Request,
-    runtime: RuntimeDep,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
-) -> SessionClaims | None:
-    """None when the request carries no token; a sent token must verify, or the request is refused."""
-    carrier = find_token(request.headers.get("authorization"), request.cookies)
-    if carrier is None:
-        return None
-    try:
-        claims = await runtime.verifier.verify(carrier.token)
-    except ClerkSyncError as exc:
-        VERIFICATIONS.labels(exc.code).inc()
-        raise
-    VERIFICATIONS.labels("ok").inc()
-    return claims
+#: Where a request keeps its verified claims, so ``Claims`` and ``OptionalClaims`` in one request verify once.
+_VERIFIED = "clerk_sync.claims"
 
 
-async def get_claims(claims: Annotated[SessionClaims | None, Depends(get_optional_claims)]) -> SessionClaims:
-    """The verified identity, or 401 ``session-token-missing``."""
-    if claims is None:
-        VERIFICATIONS.labels(TokenMissingError.code).inc()
-        raise TokenMissingError("No session token in the Authorization header or the __session cookie.")
-    return claims
+class ClerkSessionScheme(SecurityBase):
+    """The Clerk session token as an OpenAPI security scheme (HTTP bearer, JWT) that verifies when called.
 
+    ``required``: a request without a token is refused with 401 ``session-token-missing``; otherwise it yields
+    None. A token that is sent must verify either way. Our own code reads the ``Authorization`` header or the
+    ``__session`` cookie and judges it; FastAPI only documents the scheme.
+    """
+
+    def __init__(self, *, required: bool) -> None:
+        self.model = HTTPBearerModel(
+            bearerFormat="JWT", description="A Clerk session token (or the `__session` cookie)."
+        )
+        self.scheme_name = SCHEME_NAME
+        self.required = required
+
+    async def __call__(self, request: Request) -> SessionClaims | None:
+        known: SessionClaims | None = request.scope.get(_VERIFIED)
+        if known is not None:  # the other scheme object already verified this request's token
+            return known
+        carrier = find_token(request.headers.get("authorization"), request.cookies)
+        if carrier is None:
+            if self.required:
+                VERIFICATIONS.labels(TokenMissingError.code).inc()
+                raise TokenMissingError("No session token in the Authorization header or the __session cookie.")
+            return None
+        try:
+            claims = await runtime_of(request).verifier.verify(carrier.token)
+        except ClerkSyncError as exc:
+            VERIFICATIONS.labels(exc.code).inc()
+            raise
+        VERIFICATIONS.labels("ok").inc()
+        request.scope[_VERIFIED] = claims
+        return claims
+
+
+get_optional_claims = ClerkSessionScheme(required=False)
+"""None when the request carries no token; a sent token must verify, or the request is refused."""
+
+get_claims = ClerkSessionScheme(required=True)
+"""The verified identity, or 401 ``session-token-missing``."""
+
+bearer_scheme = get_optional_claims
+"""The scheme object OpenAPI documents (kept as a name for apps that declared it themselves)."""
 
 Claims = Annotated[SessionClaims, Depends(get_claims)]
 """The verified session claims; 401 when absent or invalid. No database access."""

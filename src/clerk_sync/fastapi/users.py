@@ -1,4 +1,9 @@
-"""The user on the request path: one sync per request, bound to the request's database session.
+"""The user on the request path: one sync per request, bound to the request's database session if it has one.
+
+A steady-state request (the row already matches the token) reads the row on the driver and builds the user
+without a session (``UserSync.read``); only a first sight or a change opens a session to write. When the route
+also asks for ``SessionDep``, the user is attached to that session (no query), so changes the route makes to it
+commit with the session.
 
 ``get_current_user`` is a module-level function, so FastAPI's per-request cache makes a router guard, the route
 and any sub-dependency share a single sync. When the database fails, only routes that need a ``User`` answer 503
@@ -12,14 +17,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clerk_sync.claims import SessionClaims
 from clerk_sync.db import ClerkUserMixin, SyncResult
 from clerk_sync.errors import BackendAPIError, ConfigurationError
-from clerk_sync.fastapi.deps import RuntimeDep, get_claims, get_optional_claims
-from clerk_sync.fastapi.runtime import ClerkRuntime, Database
+from clerk_sync.fastapi.deps import get_claims, get_optional_claims
+from clerk_sync.fastapi.runtime import ClerkRuntime, Database, runtime_of
 from clerk_sync.metrics import SYNC_SECONDS
 from clerk_sync.profile import Source
 
@@ -42,25 +48,50 @@ def require_database(runtime: ClerkRuntime) -> Database:
     return runtime.database
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """One session per request; connecting is lazy, so routes that never query never touch the database."""
-    async with require_database(runtime).sessionmaker() as session:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request, the one ``CurrentUser`` is bound to; connecting is lazy, so routes that never
+    query never touch the database."""
+    async with require_database(runtime_of(request)).sessionmaker() as session:
+        setattr(request.state, _SESSION, session)
+        user = getattr(request.state, _USER, None)
+        if user is not None:
+            _bind(session, user)
         yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-"""The request's database session (the same one ``CurrentUser`` is bound to)."""
+"""The request's database session (the one ``CurrentUser`` is bound to)."""
+
+#: Where a request keeps its session and its user, so whichever dependency FastAPI resolves second binds them.
+_SESSION = "clerk_sync_session"
+_USER = "clerk_sync_user"
 
 
-async def _sync(runtime: ClerkRuntime, session: AsyncSession, claims: SessionClaims) -> Any:
-    users = require_database(runtime).users
+async def _current_user(request: Request, runtime: ClerkRuntime, claims: SessionClaims) -> Any:
+    """Steady state: one read on the driver, no session. A miss or a change: the full sync in a session."""
+    database = require_database(runtime)
     profile = runtime.mapping.to_profile(claims)
     started = time.perf_counter()
-    result: SyncResult[Any] = await users.sync(session, profile)
+    result = None if database.reader is None else await database.users.read(database.reader, profile)
+    if result is None:
+        async with database.sessionmaker() as session:
+            result = await database.users.sync(session, profile)
+            if result.action == "created" and not profile.has_profile_data and runtime.backend is not None:
+                result = await _fetch_first_sight(runtime, session, claims.sub, result)
     SYNC_SECONDS.observe(time.perf_counter() - started)
-    if result.action == "created" and not profile.has_profile_data and runtime.backend is not None:
-        result = await _fetch_first_sight(runtime, session, claims.sub, result)
-    return result.user
+    user = result.user
+    setattr(request.state, _USER, user)
+    shared = getattr(request.state, _SESSION, None)
+    if shared is not None:
+        _bind(shared, user)
+    return user
+
+
+def _bind(session: AsyncSession, user: Any) -> None:
+    """Attach the (detached) user to the request's session without a query, unless it already holds that row."""
+    key = sa_inspect(user).key
+    if key is None or session.sync_session.identity_map.get(key) is None:
+        session.add(user)
 
 
 async def _fetch_first_sight(
@@ -80,21 +111,19 @@ async def _fetch_first_sight(
     return await require_database(runtime).users.sync(session, profile)
 
 
-async def get_current_user(
-    runtime: RuntimeDep, session: SessionDep, claims: Annotated[SessionClaims, Depends(get_claims)]
-) -> ClerkUserMixin:
+async def get_current_user(request: Request, claims: Annotated[SessionClaims, Depends(get_claims)]) -> ClerkUserMixin:
     """The app's user row for the verified token, created or updated as needed."""
-    user: ClerkUserMixin = await _sync(runtime, session, claims)
+    user: ClerkUserMixin = await _current_user(request, runtime_of(request), claims)
     return user
 
 
 async def get_optional_user(
-    runtime: RuntimeDep, session: SessionDep, claims: Annotated[SessionClaims | None, Depends(get_optional_claims)]
+    request: Request, claims: Annotated[SessionClaims | None, Depends(get_optional_claims)]
 ) -> ClerkUserMixin | None:
     """The user row, or None for an anonymous request (a sent token must still verify)."""
     if claims is None:
         return None
-    user: ClerkUserMixin = await _sync(runtime, session, claims)
+    user: ClerkUserMixin = await _current_user(request, runtime_of(request), claims)
     return user
 
 

@@ -1,0 +1,137 @@
+"""Where a steady-state request spends its time: py-spy samples one uvicorn worker while wrk loads one route.
+
+Run: ``.venv/bin/python -m bench.profile [--db sqlite|postgresql] [--path /me] [--seconds 8] [--top 15]``.
+Needs ``wrk`` and ``py-spy`` (dev extra). py-spy samples the worker from outside (``--nonblocking``: the worker
+is never paused, so the rates stay close to an unprofiled run) and writes collapsed stacks; this script keeps the
+event loop's busy samples (a sample whose innermost frame is the loop itself is idle) and prints the functions
+with the most samples of their own ("self") and the request-path frames under which the most samples fall
+("inclusive"). Frames present in nearly every busy sample (the server's entry points) are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from bench.http_rps import CLAIMS, free_port, pg_admin, wrk
+from clerk_sync.db import upgrade
+from clerk_sync.issuer import TokenIssuer
+from clerk_sync.testing import JwksServer
+
+#: A sample whose innermost frame is one of these is the loop waiting for I/O, not work.
+IDLE = ("Runner.run", "run_forever", "_run_once", "select (selectors.py")
+
+
+def profile(kind: str, path: str, seconds: int, rate: int) -> Path:
+    """Serve, load and sample; returns the collapsed-stack file py-spy wrote."""
+    issuer = TokenIssuer()
+    token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
+    work = Path(tempfile.mkdtemp(prefix="clerk-sync-profile-"))
+    name = f"clerk_sync_profile_{uuid.uuid4().hex[:8]}"
+    if kind == "postgresql":
+        pg_admin(f'CREATE DATABASE "{name}"')
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    else:
+        url = f"sqlite+aiosqlite:///{work}/profile.db"
+    asyncio.run(upgrade(url))
+    stacks = work / "stacks.txt"
+    bin_dir = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).resolve().parents[1] / ".venv")) / "bin"
+    try:
+        with JwksServer(issuer) as jwks:
+            env = {**os.environ, "DATABASE_URL": url, "CLERK_JWKS_URL": jwks.url}
+            port = free_port()
+            sampler = [
+                str(bin_dir / "py-spy"),
+                "record",
+                "--nonblocking",
+                "-r",
+                str(rate),
+                "-f",
+                "raw",
+                "-o",
+                str(stacks),
+            ]
+            service = [str(bin_dir / "uvicorn"), "--factory", "clerk_sync.service:create_app", "--port", str(port)]
+            server = subprocess.Popen(
+                [*sampler, "--", *service, "--no-access-log", "--log-level", "warning"],
+                env=env,
+                cwd=work,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            base = f"http://127.0.0.1:{port}"
+            try:
+                _wait_ready(base)
+                first = httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"})
+                if first.status_code != 200:
+                    raise SystemExit(f"{path}: {first.status_code} {first.text}")
+                rps, p50, p99 = wrk(f"{base}{path}", token, seconds, 16)
+                print(f"{kind} {path}: {rps:.0f} req/s, p50 {p50}, p99 {p99} (while sampled at {rate} Hz)")
+            finally:
+                server.send_signal(2)  # py-spy writes its file when the profiled process ends
+                server.wait(timeout=60)
+    finally:
+        if kind == "postgresql":
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return stacks
+
+
+def _wait_ready(base: str) -> None:
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("the service did not start under py-spy")
+
+
+def report(stacks: Path, top: int) -> None:
+    """Print the self and inclusive tables from py-spy's collapsed stacks."""
+    own: Counter[str] = Counter()
+    under: Counter[str] = Counter()
+    busy = 0
+    for line in stacks.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if frames[-1].startswith(IDLE) or "_find_and_load" in stack or "lifespan" in stack:
+            continue  # waiting for I/O, or start-up
+        samples = int(count)
+        busy += samples
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            under[frame] += samples
+    if not busy:
+        raise SystemExit("no busy samples (is py-spy allowed to read the worker's memory?)")
+    print(f"\n{busy} busy samples\n\nself (the function's own code):")
+    for frame, samples in own.most_common(top):
+        print(f"  {100 * samples / busy:5.1f}%  {frame}")
+    print("\ninclusive (samples under the frame), entry points left out:")
+    shown = [(frame, samples) for frame, samples in under.most_common() if samples < 0.95 * busy]
+    for frame, samples in shown[: top * 2]:
+        print(f"  {100 * samples / busy:5.1f}%  {frame}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--path", default="/me")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rate", type=int, default=1000, help="samples per second")
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args()
+    report(profile(args.db, args.path, args.seconds, args.rate), args.top)
+
+
+if __name__ == "__main__":
+    main()

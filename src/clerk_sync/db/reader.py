@@ -34,9 +34,10 @@ __all__ = ["READER_POOL_SIZE", "UserReader", "open_user_reader"]
 
 _log = logging.getLogger(__name__)
 
-#: Connections of the PostgreSQL reader pool per worker: a read holds one for a single round trip, so a few
-#: serve hundreds of concurrent requests (measured: 16 concurrent requests never waited on 4).
-READER_POOL_SIZE = 4
+#: Connections of the PostgreSQL reader pool per worker, as many as the engine's ``pool_size``. A read holds its
+#: connection until the event loop gets round to the reply, so a busy worker holds several: with 4, wrk -c16
+#: saw a 20-28 ms p99 (waits for a connection); with 8-16, 6-8 ms at the same rate (``bench.compare``).
+READER_POOL_SIZE = 10
 
 #: After a failed read the reader stands aside and lets the session path answer: 1 s, doubling while it keeps
 #: failing (a reader that cannot connect while the engine can, say), up to a minute; one success resets it.

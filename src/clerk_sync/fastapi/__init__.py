@@ -2,6 +2,7 @@
 
 from clerk_sync.fastapi.deps import (
     Claims,
+    ClerkScheme,
     ClerkSessionScheme,
     CurrentClaims,
     OptionalClaims,
@@ -14,6 +15,7 @@ from clerk_sync.fastapi.errors import install_exception_handlers, problem_respon
 from clerk_sync.fastapi.metrics import metrics_router
 from clerk_sync.fastapi.runtime import ClerkRuntime, ClerkSync, Database, get_runtime, runtime_of
 from clerk_sync.fastapi.users import (
+    ClerkUserScheme,
     CurrentUser,
     OptionalUser,
     SessionDep,
@@ -27,8 +29,10 @@ from clerk_sync.fastapi.webhooks import webhook_router
 __all__ = [
     "Claims",
     "ClerkRuntime",
+    "ClerkScheme",
     "ClerkSessionScheme",
     "ClerkSync",
+    "ClerkUserScheme",
     "CurrentClaims",
     "CurrentUser",
     "Database",

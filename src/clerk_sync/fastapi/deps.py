@@ -25,6 +25,7 @@ from clerk_sync.tokens import find_token
 
 __all__ = [
     "Claims",
+    "ClerkScheme",
     "ClerkSessionScheme",
     "CurrentClaims",
     "OptionalClaims",
@@ -43,12 +44,11 @@ SCHEME_NAME = "ClerkSession"
 _VERIFIED = "clerk_sync.claims"
 
 
-class ClerkSessionScheme(SecurityBase):
-    """The Clerk session token as an OpenAPI security scheme (HTTP bearer, JWT) that verifies when called.
-
-    ``required``: a request without a token is refused with 401 ``session-token-missing``; otherwise it yields
-    None. A token that is sent must verify either way. Our own code reads the ``Authorization`` header or the
-    ``__session`` cookie and judges it; FastAPI only documents the scheme.
+class ClerkScheme(SecurityBase):
+    """The Clerk session token as an OpenAPI security scheme (HTTP bearer, JWT); subclasses decide what a call
+    yields. ``required``: a request without a token is refused with 401 ``session-token-missing``; otherwise
+    ``claims`` yields None. A token that is sent must verify either way. Our own code reads the
+    ``Authorization`` header or the ``__session`` cookie and judges it; FastAPI only documents the scheme.
     """
 
     def __init__(self, *, required: bool) -> None:
@@ -58,9 +58,10 @@ class ClerkSessionScheme(SecurityBase):
         self.scheme_name = SCHEME_NAME
         self.required = required
 
-    async def __call__(self, request: Request) -> SessionClaims | None:
+    async def claims(self, request: Request) -> SessionClaims | None:
+        """The request's verified claims; verified once per request, whichever scheme object asks first."""
         known: SessionClaims | None = request.scope.get(_VERIFIED)
-        if known is not None:  # the other scheme object already verified this request's token
+        if known is not None:
             return known
         carrier = find_token(request.headers.get("authorization"), request.cookies)
         if carrier is None:
@@ -76,6 +77,13 @@ class ClerkSessionScheme(SecurityBase):
         VERIFICATIONS.labels("ok").inc()
         request.scope[_VERIFIED] = claims
         return claims
+
+
+class ClerkSessionScheme(ClerkScheme):
+    """Calling it yields the verified ``SessionClaims`` (or None when optional and no token was sent)."""
+
+    async def __call__(self, request: Request) -> SessionClaims | None:
+        return await self.claims(request)
 
 
 get_optional_claims = ClerkSessionScheme(required=False)

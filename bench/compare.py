@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
-import uuid
 from pathlib import Path
 
 import httpx
 
-from bench.http_rps import pg_admin, start_server, wrk
+from bench.http_rps import bench_database, start_server, wrk
 from clerk_sync.db import upgrade
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import JwksServer
@@ -64,15 +62,13 @@ def chart(results: dict[str, Results], path: Path) -> None:
 
 
 def run(kind: str, seconds: int, rounds: int, connections: int) -> Results:
+    with bench_database(kind, "compare") as (url, work):
+        return measure(kind, url, work, seconds, rounds, connections)
+
+
+def measure(kind: str, url: str, work: Path, seconds: int, rounds: int, connections: int) -> Results:
     issuer = TokenIssuer()
     token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
-    work = Path(tempfile.mkdtemp(prefix="clerk-sync-compare-"))
-    name = f"clerk_sync_compare_{uuid.uuid4().hex[:8]}"
-    if kind == "postgresql":
-        pg_admin(f'CREATE DATABASE "{name}"')
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    else:
-        url = f"sqlite+aiosqlite:///{work}/compare.db"
     asyncio.run(upgrade(url))
     results: dict[str, list[tuple[float, str, str]]] = {label: [] for label in APPS}
     with JwksServer(issuer) as jwks:
@@ -100,8 +96,6 @@ def run(kind: str, seconds: int, rounds: int, connections: int) -> Results:
             for process, _ in processes.values():
                 process.terminate()
                 process.wait()
-            if kind == "postgresql":
-                pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(f"\n== {kind}: one uvicorn worker each, wrk -t1 -c{connections} -d{seconds}s, {rounds} alternating rounds")
     best = {label: max(runs) for label, runs in results.items()}
     verify_only = best["fastapi-clerk-auth (verify only)"][0]

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -51,6 +53,24 @@ def wrk(url: str, token: str, seconds: int, connections: int) -> tuple[float, st
     if "Non-2xx" in out:
         raise SystemExit(f"non-2xx responses from {url}:\n{out}")
     return rps, p50, p99
+
+
+@contextmanager
+def bench_database(kind: str, label: str) -> Iterator[tuple[str, Path]]:
+    """A throwaway database of ``kind`` (an SQLite file, or a new PostgreSQL database) and a work folder for it;
+    the PostgreSQL database is dropped afterwards, open connections and all."""
+    work = Path(tempfile.mkdtemp(prefix=f"clerk-sync-{label}-"))
+    name = f"clerk_sync_{label}_{uuid.uuid4().hex[:8]}"
+    if kind == "postgresql":
+        pg_admin(f'CREATE DATABASE "{name}"')
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    else:
+        url = f"sqlite+aiosqlite:///{work}/{label}.db"
+    try:
+        yield url, work
+    finally:
+        if kind == "postgresql":
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def pg_stats(dsn: str) -> tuple[int, int]:
@@ -110,15 +130,13 @@ def start_server(factory: str, env: dict[str, str], cwd: Path) -> tuple[subproce
 
 
 def run(kind: str, seconds: int, connections: int) -> None:
+    with bench_database(kind, "bench") as (url, work):
+        measure(kind, url, work, seconds, connections)
+
+
+def measure(kind: str, url: str, work: Path, seconds: int, connections: int) -> None:
     issuer = TokenIssuer()
     token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
-    work = Path(tempfile.mkdtemp(prefix="clerk-sync-bench-"))
-    name = f"clerk_sync_bench_{uuid.uuid4().hex[:8]}"
-    if kind == "postgresql":
-        pg_admin(f'CREATE DATABASE "{name}"')
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    else:
-        url = f"sqlite+aiosqlite:///{work}/bench.db"
     env = {**os.environ, "DATABASE_URL": url, "CLERK_JWT_KEY": issuer.public_pem(armor=False)}
     bin_dir = Path(sys.executable).parent
     if kind == "postgresql":
@@ -129,7 +147,7 @@ def run(kind: str, seconds: int, connections: int) -> None:
         assert httpx.get(f"{base}/me", headers=headers).status_code == 200
         results: dict[str, list[tuple[float, str, str]]] = {"/me/claims": [], "/me": []}
         wrk(f"{base}/me", token, 2, connections)  # warm-up
-        dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
         before = pg_stats(dsn) if kind == "postgresql" else None
         me_requests = 0.0
         for _ in range(2):  # alternate to spread any drift over both routes
@@ -155,8 +173,6 @@ def run(kind: str, seconds: int, connections: int) -> None:
         server.terminate()
         server.wait()
         shutil.rmtree(work, ignore_errors=True)
-        if kind == "postgresql":
-            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ Needs ``wrk`` and ``py-spy`` (dev extra). py-spy samples the worker from outside
 is never paused, so the rates stay close to an unprofiled run) and writes collapsed stacks; this script keeps the
 event loop's busy samples (a sample whose innermost frame is the loop itself is idle) and prints the functions
 with the most samples of their own ("self") and the request-path frames under which the most samples fall
-("inclusive"). Frames present in nearly every busy sample (the server's entry points) are left out.
+("inclusive"). The process's entry frames (click, uvicorn's main, the asyncio runner) are left out.
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ import argparse
 import asyncio
 import os
 import subprocess
-import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
-from bench.http_rps import CLAIMS, free_port, pg_admin, wrk
+from bench.http_rps import CLAIMS, bench_database, free_port, wrk
 from clerk_sync.db import upgrade
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import JwksServer
@@ -30,58 +28,55 @@ from clerk_sync.testing import JwksServer
 #: A sample whose innermost frame is one of these is the loop waiting for I/O, not work.
 IDLE = ("Runner.run", "run_forever", "_run_once", "select (selectors.py")
 
+#: The process's entry frames: under nearly everything that is not a loop callback, so they say nothing.
+ENTRY = ("click/", "uvicorn/main.py", "uvicorn/server.py", "uvicorn/_compat.py", "asyncio/runners.py", "<module>")
+
 
 def profile(kind: str, path: str, seconds: int, rate: int) -> Path:
     """Serve, load and sample; returns the collapsed-stack file py-spy wrote."""
+    with bench_database(kind, "profile") as (url, work):
+        return sample(kind, url, work, path, seconds, rate)
+
+
+def sample(kind: str, url: str, work: Path, path: str, seconds: int, rate: int) -> Path:
     issuer = TokenIssuer()
     token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
-    work = Path(tempfile.mkdtemp(prefix="clerk-sync-profile-"))
-    name = f"clerk_sync_profile_{uuid.uuid4().hex[:8]}"
-    if kind == "postgresql":
-        pg_admin(f'CREATE DATABASE "{name}"')
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    else:
-        url = f"sqlite+aiosqlite:///{work}/profile.db"
     asyncio.run(upgrade(url))
     stacks = work / "stacks.txt"
     bin_dir = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).resolve().parents[1] / ".venv")) / "bin"
-    try:
-        with JwksServer(issuer) as jwks:
-            env = {**os.environ, "DATABASE_URL": url, "CLERK_JWKS_URL": jwks.url}
-            port = free_port()
-            sampler = [
-                str(bin_dir / "py-spy"),
-                "record",
-                "--nonblocking",
-                "-r",
-                str(rate),
-                "-f",
-                "raw",
-                "-o",
-                str(stacks),
-            ]
-            service = [str(bin_dir / "uvicorn"), "--factory", "clerk_sync.service:create_app", "--port", str(port)]
-            server = subprocess.Popen(
-                [*sampler, "--", *service, "--no-access-log", "--log-level", "warning"],
-                env=env,
-                cwd=work,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            base = f"http://127.0.0.1:{port}"
-            try:
-                _wait_ready(base)
-                first = httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"})
-                if first.status_code != 200:
-                    raise SystemExit(f"{path}: {first.status_code} {first.text}")
-                rps, p50, p99 = wrk(f"{base}{path}", token, seconds, 16)
-                print(f"{kind} {path}: {rps:.0f} req/s, p50 {p50}, p99 {p99} (while sampled at {rate} Hz)")
-            finally:
-                server.send_signal(2)  # py-spy writes its file when the profiled process ends
-                server.wait(timeout=60)
-    finally:
-        if kind == "postgresql":
-            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with JwksServer(issuer) as jwks:
+        env = {**os.environ, "DATABASE_URL": url, "CLERK_JWKS_URL": jwks.url}
+        port = free_port()
+        sampler = [
+            str(bin_dir / "py-spy"),
+            "record",
+            "--nonblocking",
+            "-r",
+            str(rate),
+            "-f",
+            "raw",
+            "-o",
+            str(stacks),
+        ]
+        service = [str(bin_dir / "uvicorn"), "--factory", "clerk_sync.service:create_app", "--port", str(port)]
+        server = subprocess.Popen(
+            [*sampler, "--", *service, "--no-access-log", "--log-level", "warning"],
+            env=env,
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(base)
+            first = httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"})
+            if first.status_code != 200:
+                raise SystemExit(f"{path}: {first.status_code} {first.text}")
+            rps, p50, p99 = wrk(f"{base}{path}", token, seconds, 16)
+            print(f"{kind} {path}: {rps:.0f} req/s, p50 {p50}, p99 {p99} (while sampled at {rate} Hz)")
+        finally:
+            server.send_signal(2)  # py-spy writes its file when the profiled process ends
+            server.wait(timeout=60)
     return stacks
 
 
@@ -116,8 +111,8 @@ def report(stacks: Path, top: int) -> None:
     print(f"\n{busy} busy samples\n\nself (the function's own code):")
     for frame, samples in own.most_common(top):
         print(f"  {100 * samples / busy:5.1f}%  {frame}")
-    print("\ninclusive (samples under the frame), entry points left out:")
-    shown = [(frame, samples) for frame, samples in under.most_common() if samples < 0.95 * busy]
+    print("\ninclusive (samples under the frame):")
+    shown = [(frame, samples) for frame, samples in under.most_common() if not any(e in frame for e in ENTRY)]
     for frame, samples in shown[: top * 2]:
         print(f"  {100 * samples / busy:5.1f}%  {frame}")
 

@@ -16,15 +16,13 @@ import argparse
 import asyncio
 import os
 import subprocess
-import tempfile
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from bench.http_rps import pg_admin, start_server
+from bench.http_rps import bench_database, start_server
 from clerk_sync.db import upgrade
 from clerk_sync.issuer import TokenIssuer
 
@@ -111,14 +109,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=20)
     args = parser.parse_args()
+    with bench_database(args.db, "scenarios") as (url, work):
+        run(args, url, work)
+
+
+def run(args: argparse.Namespace, url: str, work: Path) -> None:
     issuer = TokenIssuer()
-    work = Path(tempfile.mkdtemp(prefix="clerk-sync-scenarios-"))
-    name = f"clerk_sync_scen_{uuid.uuid4().hex[:8]}"
-    if args.db == "postgresql":
-        pg_admin(f'CREATE DATABASE "{name}"')
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    else:
-        url = f"sqlite+aiosqlite:///{work}/scenarios.db"
     asyncio.run(upgrade(url))
     tokens_file = work / "tokens.txt"
     tokens_file.write_text("\n".join(mint(issuer, args.tokens, args.users)) + "\n")
@@ -139,8 +135,6 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait()
-        if args.db == "postgresql":
-            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -12,27 +12,14 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 
-from bench.http_rps import start_server
+from bench.http_rps import bench_database, start_server
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import make_user_json, make_webhook_secret, sign_event
-
-ADMIN = os.environ.get("CLERK_SYNC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-async def admin(sql: str) -> None:
-    connection = await asyncpg.connect(ADMIN)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 async def send_all(base: str, secret: str, events: int, concurrency: int) -> float:
@@ -62,14 +49,12 @@ async def send_all(base: str, secret: str, events: int, concurrency: int) -> flo
 
 
 def main(kind: str, events: int, concurrency: int) -> None:
+    with bench_database(kind, "hooks") as (url, work):
+        measure(kind, url, work, events, concurrency)
+
+
+def measure(kind: str, url: str, work: Path, events: int, concurrency: int) -> None:
     secret = make_webhook_secret()
-    work = Path(tempfile.mkdtemp(prefix="clerk-sync-hooks-"))
-    name = f"clerk_sync_hooks_{uuid.uuid4().hex[:8]}"
-    if kind == "postgresql":
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    else:
-        url = f"sqlite+aiosqlite:///{work}/hooks.db"
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -86,8 +71,6 @@ def main(kind: str, events: int, concurrency: int) -> None:
     finally:
         server.terminate()
         server.wait()
-        if kind == "postgresql":
-            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

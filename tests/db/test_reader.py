@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import String, select
 from sqlalchemy import inspect as orm_inspect
@@ -15,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
 from clerk_sync.db import ClerkUserMixin, UserSync, create_engine, create_sessionmaker
-from clerk_sync.db.reader import UserReader, open_user_reader
+from clerk_sync.db.reader import READER_POOL_SIZE, UserReader, open_user_reader
 from clerk_sync.errors import UserDeletedError
+from tests.databases import POSTGRES_ADMIN_URL
 from tests.db.factories import profile
 
 pytestmark = pytest.mark.anyio
@@ -156,11 +159,92 @@ async def test_reader_connects_with_the_engines_settings(postgres_url: str) -> N
     assert reader is not None
     seen: list[Any] = []
     try:
-        driver: Any = reader._driver  # the pool is private; this test checks what it connects with
-        async with driver._pool.acquire() as connection:
+        driver: Any = reader._driver  # the connections are private; this test checks what they connect with
+        connection = await driver._open()
+        try:
             seen.append(await connection.fetchval("SHOW lock_timeout"))
             seen.append(await connection.fetchval("SELECT current_database()"))
+        finally:
+            await connection.close()
     finally:
         await reader.close()
         await engine.dispose()
     assert seen == ["5s", make_url(postgres_url).database]
+
+
+@pytest.fixture
+async def pg_reader(postgres_url: str) -> AsyncIterator[tuple[UserReader, AsyncEngine, str]]:
+    engine = create_engine(postgres_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(AppBase.metadata.create_all)
+    async with create_sessionmaker(engine)() as session:
+        await UserSync(Member).sync(session, profile(email="a@example.com"))
+    reader = await open_user_reader(engine, Member)
+    assert reader is not None
+    yield reader, engine, str(make_url(postgres_url).database)
+    await reader.close()
+    await engine.dispose()
+
+
+async def reader_backends(database: str) -> list[int]:
+    """The reader's server processes: every connection to the test database except the admin's own."""
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        rows = await admin.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = ''", database
+        )
+        return [row["pid"] for row in rows]
+    finally:
+        await admin.close()
+
+
+async def test_concurrent_reads_share_a_bounded_set_of_connections(
+    pg_reader: tuple[UserReader, AsyncEngine, str],
+) -> None:
+    """200 concurrent reads all answer, over at most READER_POOL_SIZE server connections."""
+    reader, engine, database = pg_reader
+    await engine.dispose()  # leave only the reader's connections on the database
+    rows = await asyncio.gather(*(reader.fetch("user_1") for _ in range(200)))
+    assert {row["email"] for row in rows if row is not None} == {"a@example.com"}
+    assert all(row is not None for row in rows)
+    assert 1 <= len(await reader_backends(database)) <= READER_POOL_SIZE
+
+
+async def test_a_cancelled_read_drops_its_connection(pg_reader: tuple[UserReader, AsyncEngine, str]) -> None:
+    """A request cancelled mid-read (client gone) leaves no half-used connection behind: the next read works."""
+    reader, _, database = pg_reader
+    admin = await asyncpg.connect(make_url(POSTGRES_ADMIN_URL).set(database=database).render_as_string(False))
+    try:
+        transaction = admin.transaction()
+        await transaction.start()
+        await admin.execute("LOCK TABLE members IN ACCESS EXCLUSIVE MODE")  # the reader's SELECT now waits
+        blocked = asyncio.ensure_future(reader.fetch("user_1"))
+        await asyncio.sleep(0.3)
+        assert not blocked.done()
+        blocked.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+        await transaction.rollback()
+    finally:
+        await admin.close()
+    row = await reader.fetch("user_1")
+    assert row is not None
+    assert row["email"] == "a@example.com"
+
+
+async def test_connections_killed_by_the_server_are_replaced(pg_reader: tuple[UserReader, AsyncEngine, str]) -> None:
+    """An idle connection the server terminated (restart, idle timeout) is noticed and replaced, not used."""
+    reader, engine, database = pg_reader
+    await engine.dispose()
+    assert await reader.fetch("user_1") is not None
+    before = await reader_backends(database)
+    assert before
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", before)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.2)  # the event loop sees the closed sockets
+    row = await reader.fetch("user_1")
+    assert row is not None
+    assert set(await reader_backends(database)).isdisjoint(before)

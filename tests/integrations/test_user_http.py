@@ -90,6 +90,10 @@ def build_app(clerk: ClerkSync) -> FastAPI:
 
     app.include_router(guarded)
 
+    @app.get("/both")
+    async def both(user: CurrentUser, maybe: OptionalUser) -> dict[str, Any]:
+        return {"same": user is maybe}
+
     @app.post("/picture/user-first")
     async def picture_user_first(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
         user.image_url = "https://img.example/user-first.png"
@@ -378,3 +382,13 @@ async def test_reader_recovers_from_dropped_connections_and_outages(
         checkouts.clear()
         assert (await client.get("/me", headers=bearer(token))).json() == before.json()
         assert checkouts == []
+
+
+async def test_current_and_optional_user_in_one_request_sync_once(db_url: str, clerk_issuer: TokenIssuer) -> None:
+    """CurrentUser and OptionalUser are two dependencies but one user: the same object, one SELECT."""
+    async with running(db_url, clerk_issuer) as (client, statements, _):
+        token = clerk_issuer.mint("user_both", claims=PROFILE)
+        await client.get("/me", headers=bearer(token))
+        statements.log.clear()
+        assert (await client.get("/both", headers=bearer(token))).json() == {"same": True}
+        assert statements.log == ["SELECT"]

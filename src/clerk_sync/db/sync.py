@@ -124,7 +124,7 @@ class UserSync(Generic[M]):
         if row is None:
             return None
         values = carried_values(self.model, profile.fields)
-        if not row.keys() >= values.keys():  # a column the reader does not load (deferred): let sync decide
+        if not row.keys() >= values.keys() | _VERDICT_COLUMNS:  # a column the reader does not load (deferred)
             return None
         verdict = _verdict(row.__getitem__, profile.version, values)
         if verdict is None:
@@ -289,6 +289,10 @@ class UserSync(Generic[M]):
             await hook(result)
         except Exception:
             _log.exception("on_user_%s hook failed for %s", result.action, result.user.clerk_id)
+
+
+#: Besides the profile's own columns, what ``_verdict`` reads.
+_VERDICT_COLUMNS = frozenset({"deleted_at", "clerk_version"})
 
 
 def _verdict(stored: Callable[[str], Any], version: int, values: Mapping[str, Any]) -> Action | None:

@@ -5,7 +5,7 @@ without a session (``UserSync.read``); only a first sight or a change opens a se
 also asks for ``SessionDep``, the user is attached to that session (no query), so changes the route makes to it
 commit with the session.
 
-``get_current_user`` is a module-level function, so FastAPI's per-request cache makes a router guard, the route
+``get_current_user`` is a module-level object, so FastAPI's per-request cache makes a router guard, the route
 and any sub-dependency share a single sync. When the database fails, only routes that need a ``User`` answer 503
 ``database-unavailable``; routes that take ``Claims`` alone never touch it and keep working.
 """
@@ -118,6 +118,9 @@ class ClerkUserScheme(ClerkScheme):
     step, and OpenAPI still documents the bearer scheme."""
 
     async def __call__(self, request: Request) -> ClerkUserMixin | None:
+        known: ClerkUserMixin | None = request.scope.get(_USER)
+        if known is not None:  # CurrentUser and OptionalUser in one request: one sync
+            return known
         claims = await self.claims(request)
         if claims is None:
             return None

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clerk_sync.db import ClerkUserMixin, User
+from clerk_sync.db.engine import sqlite_reader
 from clerk_sync.db.reader import BACKOFF_S
 from clerk_sync.fastapi import (
     Claims,
@@ -120,8 +121,10 @@ async def running(
         statements = Statements()
         database = app.state.clerk_sync.database
         event.listen(database.engine.sync_engine, "before_cursor_execute", statements)
-        # The reader's driver trace also sees the in-loop SQLite reader's statements (same connection).
-        await database.reader.trace(statements.traced)
+        if database.reader is not None:  # its driver trace also sees the in-loop SQLite reader (same connection)
+            await database.reader.trace(statements.traced)
+        elif (in_loop := sqlite_reader(database.engine)) is not None:
+            event.listen(in_loop, "before_cursor_execute", statements)
         yield client, statements, app
 
 
@@ -392,3 +395,17 @@ async def test_current_and_optional_user_in_one_request_sync_once(db_url: str, c
         statements.log.clear()
         assert (await client.get("/both", headers=bearer(token))).json() == {"same": True}
         assert statements.log == ["SELECT"]
+
+
+async def test_direct_reads_off_sends_every_request_through_a_session(db_url: str, clerk_issuer: TokenIssuer) -> None:
+    """``direct_reads=False``: no reader; the steady state is still one SELECT and no write, through the engine."""
+    async with running(db_url, clerk_issuer, direct_reads=False) as (client, statements, app):
+        assert app.state.clerk_sync.database.reader is None
+        token = clerk_issuer.mint("user_sessions", claims=PROFILE)
+        first = await client.get("/me", headers=bearer(token))
+        checkouts = count_checkouts(app)
+        statements.log.clear()
+        assert (await client.get("/me", headers=bearer(token))).json() == first.json()
+        assert statements.log == ["SELECT"]
+        # PostgreSQL: the session checks out a connection. SQLite: the session's own in-loop reader answers.
+        assert len(checkouts) == (0 if db_url.startswith("sqlite") else 1)

@@ -244,7 +244,7 @@ async def test_connections_killed_by_the_server_are_replaced(pg_reader: tuple[Us
         await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", before)
     finally:
         await admin.close()
-    await asyncio.sleep(0.2)  # the event loop sees the closed sockets
+    await asyncio.sleep(0.5)  # the event loop sees the closed sockets
     row = await reader.fetch("user_1")
     assert row is not None
     assert set(await reader_backends(database)).isdisjoint(before)

@@ -48,7 +48,7 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def reader(engine: AsyncEngine) -> AsyncIterator[UserReader]:
-    opened = await open_user_reader(engine, Member)
+    opened = open_user_reader(engine, Member)
     assert opened is not None
     yield opened
     await opened.close()
@@ -130,7 +130,7 @@ async def test_in_memory_sqlite_has_no_reader() -> None:
     """A ``:memory:`` database is private to one connection: only the session path can see it."""
     engine = create_engine("sqlite+aiosqlite:///:memory:")
     try:
-        assert await open_user_reader(engine, Member) is None
+        assert open_user_reader(engine, Member) is None
     finally:
         await engine.dispose()
 
@@ -138,7 +138,7 @@ async def test_in_memory_sqlite_has_no_reader() -> None:
 async def test_unreachable_database_stands_aside_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
     """A reader that cannot connect answers None at once, warns once, and stays out of the way while backing off."""
     engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:9/nothing")  # port 9: nothing listens
-    reader = await open_user_reader(engine, Member)
+    reader = open_user_reader(engine, Member)
     assert reader is not None
     caplog.set_level(logging.DEBUG, logger="clerk_sync.db.reader")
     try:
@@ -155,7 +155,7 @@ async def test_unreachable_database_stands_aside_with_one_warning(caplog: pytest
 async def test_reader_connects_with_the_engines_settings(postgres_url: str) -> None:
     """The reader's connections carry the engine's server settings (the 5 s lock timeout, the statement timeout)."""
     engine = create_engine(postgres_url)
-    reader = await open_user_reader(engine, Member)
+    reader = open_user_reader(engine, Member)
     assert reader is not None
     seen: list[Any] = []
     try:
@@ -179,7 +179,7 @@ async def pg_reader(postgres_url: str) -> AsyncIterator[tuple[UserReader, AsyncE
         await connection.run_sync(AppBase.metadata.create_all)
     async with create_sessionmaker(engine)() as session:
         await UserSync(Member).sync(session, profile(email="a@example.com"))
-    reader = await open_user_reader(engine, Member)
+    reader = open_user_reader(engine, Member)
     assert reader is not None
     yield reader, engine, str(make_url(postgres_url).database)
     await reader.close()

@@ -122,7 +122,7 @@ async def running(
         database = app.state.clerk_sync.database
         event.listen(database.engine.sync_engine, "before_cursor_execute", statements)
         if database.reader is not None:  # its driver trace also sees the in-loop SQLite reader (same connection)
-            await database.reader.trace(statements.traced)
+            database.reader.trace(statements.traced)
         elif (in_loop := sqlite_reader(database.engine)) is not None:
             event.listen(in_loop, "before_cursor_execute", statements)
         yield client, statements, app

@@ -4,12 +4,12 @@ A steady-state request only needs to know that the stored row already matches th
 ``AsyncSession`` that read costs a pool checkout with pre-ping, a transaction begun and rolled back, the greenlet
 bridge and the ORM load: about 500 us on PostgreSQL, several times the query. ``UserReader`` runs the same SELECT
 (compiled once by SQLAlchemy, for the app's model) straight on the driver: a few asyncpg connections with
-prepared statements and no reset round trip on PostgreSQL, the in-loop pysqlite connection on an SQLite file. Values go
-through the dialect's own result processors, so they equal what the ORM would load.
+prepared statements and no reset round trip on PostgreSQL, the in-loop pysqlite connection on an SQLite file.
+Values go through the dialect's own result processors, so they equal what the ORM would load.
 
 It is an optimisation only. Any failure (database down, locked, a driver it does not know) answers ``None``, and
 the caller takes the regular session path, which reports the outage or does the work. After a failure the reader
-stands aside for a second so an outage does not cost every request two attempts.
+stands aside (1 s, doubling up to a minute) so an outage does not cost every request two attempts.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ Trace = Callable[[str], None]
 class _Driver(Protocol):
     async def fetch(self, sql: str, clerk_id: str) -> Sequence[Any] | None: ...
 
-    async def trace(self, callback: Trace) -> None: ...
+    def trace(self, callback: Trace) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -112,24 +112,22 @@ class UserReader:
         log = _log.warning if self._failures == 1 else _log.debug  # one warning per outage, not one per second
         log("user reader failed (%s); the session path answers for %.0f s", type(error).__name__, delay)
 
-    async def trace(self, callback: Trace) -> None:
+    def trace(self, callback: Trace) -> None:
         """Report every statement the driver runs from now on (tests, debugging)."""
-        await self._driver.trace(callback)
+        self._driver.trace(callback)
 
     async def close(self) -> None:
         await self._driver.close()
 
 
-async def open_user_reader(engine: AsyncEngine, model: type[Any]) -> UserReader | None:
+def open_user_reader(engine: AsyncEngine, model: type[Any]) -> UserReader | None:
     """A reader for ``model`` on ``engine``, or None where only the session path applies (e.g. ``:memory:``).
 
     Opens no connection: a database that is down at start must not stop the app.
     """
     backend = engine.url.get_backend_name()
     if backend == "postgresql" and engine.dialect.driver == "asyncpg":
-        driver = _AsyncpgDriver(engine)
-        await driver.start()
-        return UserReader(model, engine.dialect, driver)
+        return UserReader(model, engine.dialect, _AsyncpgDriver(engine))
     reader = sqlite_reader(engine)
     if reader is not None:
         return UserReader(model, reader.dialect, _SqliteDriver(reader))
@@ -154,7 +152,7 @@ class _SqliteDriver:
         row: Sequence[Any] | None = self._connection().execute(sql, (clerk_id,)).fetchone()
         return row
 
-    async def trace(self, callback: Trace) -> None:
+    def trace(self, callback: Trace) -> None:
         self._connection().set_trace_callback(callback)
 
     async def close(self) -> None:
@@ -187,9 +185,6 @@ class _AsyncpgDriver:
         self._slots = asyncio.Semaphore(READER_POOL_SIZE)
         self._idle: list[asyncpg.Connection] = []
         self._closed = False
-
-    async def start(self) -> None:
-        """Nothing to open: connections are made on first use, so a database down at start does not stop the app."""
 
     async def _open(self) -> asyncpg.Connection:
         args, kwargs = self._connect_args
@@ -228,7 +223,7 @@ class _AsyncpgDriver:
                 return connection
         return None
 
-    async def trace(self, callback: Trace) -> None:
+    def trace(self, callback: Trace) -> None:
         self._traces.append(callback)
 
     async def close(self) -> None:

@@ -143,7 +143,7 @@ class ClerkSync:
             return None
         if self._migrate:
             await upgrade(engine)
-        reader = await open_user_reader(engine, self.users.model) if self._direct_reads else None
+        reader = open_user_reader(engine, self.users.model) if self._direct_reads else None
         if reader is not None:
             stack.push_async_callback(reader.close)
         return Database(engine, create_sessionmaker(engine), self.users, reader)

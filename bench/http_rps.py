@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,11 +101,17 @@ async def _pg_stats(dsn: str) -> tuple[int, int]:
         await connection.close()
 
 
-def start_server(factory: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """One uvicorn worker (access log off) serving ``factory``; returns once ``/healthz`` answers."""
+def start_server(
+    factory: str, env: dict[str, str], cwd: Path, *, wrapper: Sequence[str] = ()
+) -> tuple[subprocess.Popen[bytes], str]:
+    """One uvicorn worker (access log off) serving ``factory``; returns once ``/healthz`` answers.
+
+    ``wrapper`` runs uvicorn under another command (``bench.profile``: ``py-spy record ... --``).
+    """
     port = free_port()
     process = subprocess.Popen(
         [
+            *wrapper,
             str(Path(sys.executable).parent / "uvicorn"),
             "--factory",
             factory,
@@ -119,7 +125,8 @@ def start_server(factory: str, env: dict[str, str], cwd: Path) -> tuple[subproce
         cwd=cwd,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base}/healthz").status_code == 200:
                 return process, base

@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import time
+import sys
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
-from bench.http_rps import CLAIMS, bench_database, free_port, wrk
+from bench.http_rps import CLAIMS, bench_database, start_server, wrk
 from clerk_sync.db import upgrade
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import JwksServer
@@ -43,32 +42,12 @@ def sample(kind: str, url: str, work: Path, path: str, seconds: int, rate: int) 
     token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
     asyncio.run(upgrade(url))
     stacks = work / "stacks.txt"
-    bin_dir = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).resolve().parents[1] / ".venv")) / "bin"
+    sampler = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", str(rate)]
+    sampler += ["-f", "raw", "-o", str(stacks), "--"]
     with JwksServer(issuer) as jwks:
         env = {**os.environ, "DATABASE_URL": url, "CLERK_JWKS_URL": jwks.url}
-        port = free_port()
-        sampler = [
-            str(bin_dir / "py-spy"),
-            "record",
-            "--nonblocking",
-            "-r",
-            str(rate),
-            "-f",
-            "raw",
-            "-o",
-            str(stacks),
-        ]
-        service = [str(bin_dir / "uvicorn"), "--factory", "clerk_sync.service:create_app", "--port", str(port)]
-        server = subprocess.Popen(
-            [*sampler, "--", *service, "--no-access-log", "--log-level", "warning"],
-            env=env,
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
+        server, base = start_server("clerk_sync.service:create_app", env, work, wrapper=sampler)
         try:
-            _wait_ready(base)
             first = httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"})
             if first.status_code != 200:
                 raise SystemExit(f"{path}: {first.status_code} {first.text}")
@@ -78,17 +57,6 @@ def sample(kind: str, url: str, work: Path, path: str, seconds: int, rate: int) 
             server.send_signal(2)  # py-spy writes its file when the profiled process ends
             server.wait(timeout=60)
     return stacks
-
-
-def _wait_ready(base: str) -> None:
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("the service did not start under py-spy")
 
 
 def report(stacks: Path, top: int) -> None:

@@ -6,16 +6,20 @@ outbound clients are ``clerk_sync.client`` and the test kit is ``clerk_sync.test
 
 from __future__ import annotations
 
+from clerk_sync.authenticator import Authenticator
 from clerk_sync.claims import OrganizationClaims, SessionClaims
 from clerk_sync.errors import (
     AuthenticationError,
     BackendAPIError,
     ClerkSyncError,
     ConfigurationError,
+    CookieAuthRequiresAuthorizedPartiesError,
     DatabaseUnavailableError,
     KeySetUnavailableError,
     PayloadTooLargeError,
     SessionPendingError,
+    SessionTokenIatBeforeClientUatError,
+    SessionTokenWithoutClientUatError,
     SigningKeyNotFoundError,
     TokenError,
     TokenExpiredError,
@@ -48,11 +52,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationError",
+    "Authenticator",
     "BackendAPIError",
     "ClaimMapping",
     "ClerkSettings",
     "ClerkSyncError",
     "ConfigurationError",
+    "CookieAuthRequiresAuthorizedPartiesError",
     "DatabaseUnavailableError",
     "JwksKeySet",
     "KeySet",
@@ -62,6 +68,8 @@ __all__ = [
     "PemKeySet",
     "SessionClaims",
     "SessionPendingError",
+    "SessionTokenIatBeforeClientUatError",
+    "SessionTokenWithoutClientUatError",
     "SigningKey",
     "SigningKeyNotFoundError",
     "Source",

@@ -1,4 +1,4 @@
-"""Turn ``ClerkSettings`` into a key set and a verifier: the one place that knows the key-source order.
+"""Turn ``ClerkSettings`` into a key set, a verifier and an authenticator; the one place knowing the key order.
 
 Callers (the FastAPI lifespan, the CLI) own the ``httpx.AsyncClient`` and pass it in, so connection pools and
 their shutdown stay with whoever started them.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import httpx
 
+from clerk_sync.authenticator import Authenticator
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.keys import JwksKeySet, KeySet, PemKeySet, load_pem_key
 from clerk_sync.settings import ClerkSettings, KeySourceKind
 from clerk_sync.verify import TokenVerifier
 
-__all__ = ["build_key_set", "build_verifier", "check_key_source"]
+__all__ = ["build_authenticator", "build_key_set", "build_verifier", "check_key_source"]
 
 
 def check_key_source(settings: ClerkSettings) -> None:
@@ -57,4 +58,12 @@ def build_verifier(settings: ClerkSettings, keys: KeySet) -> TokenVerifier:
         clock_skew_ms=settings.clock_skew_ms,
         allow_pending_sessions=settings.allow_pending_sessions,
         cache_size=settings.token_cache_size,
+    )
+
+
+def build_authenticator(settings: ClerkSettings, verifier: TokenVerifier) -> Authenticator:
+    """The request authenticator: cookie sessions need ``CLERK_AUTHORIZED_PARTIES``; the publishable key names
+    Clerk's suffixed cookies."""
+    return Authenticator(
+        verifier, authorized_parties=settings.authorized_parties, publishable_key=settings.publishable_key
     )

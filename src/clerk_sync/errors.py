@@ -22,7 +22,10 @@ ClerkSyncError
 │       ├── TokenVerificationFailedError   token-verification-failed
 │       ├── TokenTypeMismatchError         token-type-mismatch
 │       ├── SessionPendingError            session-pending
-│       └── SigningKeyNotFoundError        jwk-kid-mismatch
+│       ├── SigningKeyNotFoundError        jwk-kid-mismatch
+│       ├── CookieAuthRequiresAuthorizedPartiesError  cookie-auth-requires-authorized-parties
+│       ├── SessionTokenWithoutClientUatError         session-token-but-no-client-uat
+│       └── SessionTokenIatBeforeClientUatError       session-token-iat-before-client-uat
 ├── UnavailableError                       our own dependency failed; retry later: 503
 │   ├── KeySetUnavailableError             jwk-remote-failed-to-load
 │   ├── DatabaseUnavailableError           database-unavailable
@@ -44,10 +47,13 @@ __all__ = [
     "BackendAPIError",
     "ClerkSyncError",
     "ConfigurationError",
+    "CookieAuthRequiresAuthorizedPartiesError",
     "DatabaseUnavailableError",
     "KeySetUnavailableError",
     "PayloadTooLargeError",
     "SessionPendingError",
+    "SessionTokenIatBeforeClientUatError",
+    "SessionTokenWithoutClientUatError",
     "SigningKeyNotFoundError",
     "TokenError",
     "TokenExpiredError",
@@ -248,3 +254,25 @@ class ConfigurationError(ClerkSyncError):
     """Raised at start when the configuration cannot work; the message names the variable."""
 
     code = "configuration-invalid"
+
+
+class CookieAuthRequiresAuthorizedPartiesError(TokenError):
+    """Raised when a token arrives in the session cookie but no ``CLERK_AUTHORIZED_PARTIES`` is configured.
+
+    A browser attaches the cookie to requests any site triggers, so a cookie is trusted only with an ``azp``
+    allow-list to check it against (CSRF); header tokens are unaffected.
+    """
+
+    code = "cookie-auth-requires-authorized-parties"
+
+
+class SessionTokenWithoutClientUatError(TokenError):
+    """Raised when a cookie token arrives without a ``__client_uat`` cookie, or with ``0`` (signed out)."""
+
+    code = "session-token-but-no-client-uat"
+
+
+class SessionTokenIatBeforeClientUatError(TokenError):
+    """Raised when a cookie token was issued before ``__client_uat``: the client signed in or out since."""
+
+    code = "session-token-iat-before-client-uat"

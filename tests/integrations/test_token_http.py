@@ -53,12 +53,13 @@ async def test_bearer_header(pem_settings: ClerkSettings, clerk_issuer: TokenIss
 
 
 async def test_bare_token_and_cookie(pem_settings: ClerkSettings, clerk_issuer: TokenIssuer) -> None:
-    """A header without scheme is a token; without a header the __session cookie is used."""
+    """A header without scheme is a token; a __session cookie alone is not enough (rules: test_cookie_http.py)."""
     async with serving(build_app(pem_settings)) as client:
         bare = await client.get("/whoami", headers={"Authorization": clerk_issuer.mint("user_bare")})
         cookie = await client.get("/whoami", headers={"Cookie": f"__session={clerk_issuer.mint('user_cookie')}"})
     assert bare.json()["sub"] == "user_bare"
-    assert cookie.json()["sub"] == "user_cookie"
+    assert cookie.status_code == 401
+    assert cookie.json()["code"] == "cookie-auth-requires-authorized-parties"
 
 
 async def test_header_wins_over_cookie(pem_settings: ClerkSettings, clerk_issuer: TokenIssuer) -> None:

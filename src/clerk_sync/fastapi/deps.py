@@ -18,10 +18,9 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
 from clerk_sync.claims import SessionClaims
-from clerk_sync.errors import ClerkSyncError, TokenMissingError
+from clerk_sync.errors import TokenMissingError
 from clerk_sync.fastapi.runtime import ClerkRuntime, get_runtime, runtime_of
 from clerk_sync.metrics import VERIFICATIONS
-from clerk_sync.tokens import find_token
 
 __all__ = [
     "Claims",
@@ -47,8 +46,8 @@ _VERIFIED = "clerk_sync.claims"
 class ClerkScheme(SecurityBase):
     """The Clerk session token as an OpenAPI security scheme (HTTP bearer, JWT); subclasses decide what a call
     yields. ``required``: a request without a token is refused with 401 ``session-token-missing``; otherwise
-    ``claims`` yields None. A token that is sent must verify either way. Our own code reads the
-    ``Authorization`` header or the ``__session`` cookie and judges it; FastAPI only documents the scheme.
+    ``claims`` yields None. A token that is sent must verify either way. The runtime's ``Authenticator`` reads the
+    ``Authorization`` header or the session cookies and judges them; FastAPI only documents the scheme.
     """
 
     def __init__(self, *, required: bool) -> None:
@@ -63,18 +62,13 @@ class ClerkScheme(SecurityBase):
         known: SessionClaims | None = request.scope.get(_VERIFIED)
         if known is not None:
             return known
-        carrier = find_token(request.headers.get("authorization"), request.cookies)
-        if carrier is None:
+        authenticator = runtime_of(request).authenticator
+        claims = await authenticator.authenticate(request.headers.get("authorization"), request.cookies)
+        if claims is None:
             if self.required:
                 VERIFICATIONS.labels(TokenMissingError.code).inc()
                 raise TokenMissingError("No session token in the Authorization header or the __session cookie.")
             return None
-        try:
-            claims = await runtime_of(request).verifier.verify(carrier.token)
-        except ClerkSyncError as exc:
-            VERIFICATIONS.labels(exc.code).inc()
-            raise
-        VERIFICATIONS.labels("ok").inc()
         request.scope[_VERIFIED] = claims
         return claims
 

@@ -19,8 +19,9 @@ import httpx
 from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from clerk_sync.authenticator import Authenticator
 from clerk_sync.backend_api import BackendAPI
-from clerk_sync.bootstrap import build_key_set, build_verifier, check_key_source
+from clerk_sync.bootstrap import build_authenticator, build_key_set, build_verifier, check_key_source
 from clerk_sync.db import UserSync, create_engine, create_sessionmaker, upgrade
 from clerk_sync.db.reader import UserReader, open_user_reader
 from clerk_sync.db.sync import SyncHook
@@ -36,6 +37,14 @@ logger = logging.getLogger("clerk_sync")
 
 STATE_KEY = "clerk_sync"
 
+#: Logged once per app start without an ``azp`` allow-list; names the variable, never a value.
+_COOKIES_REFUSED_WARNING = (
+    "CLERK_AUTHORIZED_PARTIES is not set, so session tokens in the __session cookie are refused "
+    "(401 cookie-auth-requires-authorized-parties, against CSRF); Authorization header tokens work. To accept "
+    "cookie sessions, set CLERK_AUTHORIZED_PARTIES to your frontend origins, comma-separated, "
+    "e.g. CLERK_AUTHORIZED_PARTIES=https://app.example.com"
+)
+
 
 @dataclass(slots=True)
 class Database:
@@ -50,7 +59,10 @@ class Database:
 
 @dataclass(slots=True)
 class ClerkRuntime:
-    """What a running app holds: the verifier and its HTTP client, and optionally the database."""
+    """What a running app holds: the verifier and its HTTP client, and optionally the database.
+
+    ``authenticator`` (header or cookie token -> claims) is built from the settings around ``verifier``.
+    """
 
     settings: ClerkSettings
     http: httpx.AsyncClient
@@ -58,6 +70,10 @@ class ClerkRuntime:
     mapping: ClaimMapping = field(default_factory=ClaimMapping)
     database: Database | None = None
     backend: BackendAPI | None = None
+    authenticator: Authenticator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.authenticator = build_authenticator(self.settings, self.verifier)
 
 
 class ClerkSync:
@@ -152,6 +168,8 @@ class ClerkSync:
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         """FastAPI lifespan: the runtime lives on ``app.state`` while the app runs."""
         async with self.runtime() as runtime:
+            if not runtime.authenticator.accepts_cookies:
+                logger.warning(_COOKIES_REFUSED_WARNING)
             setattr(app.state, STATE_KEY, runtime)
             # Everything built at start-up lives as long as the app: move it out of the collector's view, so
             # full collections scan only per-request garbage (they cost ~70 ms p99 stalls otherwise).

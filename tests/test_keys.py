@@ -436,3 +436,36 @@ async def test_rotation_over_http_right_after_start_up(fresh_clerk_issuer: Token
     assert response.json() == {"sub": "user_rotated"}
     assert server.requests == 2
     assert waited < 1.5
+
+
+async def test_a_cancelled_fetch_does_not_answer_for_the_callers_behind_it(fresh_clerk_issuer: TokenIssuer) -> None:
+    """If the request that started a refetch is cancelled (client gone), a caller queued behind it fetches for
+    itself and finds the new kid, instead of reading the previous fetch's outcome as "absent".
+
+    The endpoint is an httpx mock here so the first fetch can hang until it is cancelled, with no socket left
+    half-written."""
+    issuer = fresh_clerk_issuer
+    hang = asyncio.Event()
+    calls: list[int] = []
+
+    async def endpoint(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 2:
+            await hang.wait()  # the refetch started by the first caller never answers
+        return httpx.Response(200, json=issuer.jwks())
+
+    clock = Clock()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(endpoint)) as http:
+        keys = JwksKeySet("http://127.0.0.1/jwks", http, clock=clock, sleep=clock.sleep)
+        await keys.warm()
+        clock.now += 5
+        issuer.rotate(keep_old=True)
+        first = asyncio.create_task(keys.get_key(issuer.kid))
+        await asyncio.sleep(0.05)  # the first caller's fetch is under way
+        second = asyncio.create_task(keys.get_key(issuer.kid))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        assert (await second).kid == issuer.kid
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    assert len(calls) == 3

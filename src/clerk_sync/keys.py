@@ -235,6 +235,8 @@ class JwksKeySet:
     async def _refresh(self) -> None:
         self._attempted_at = self._clock()
         self.fetch_count += 1
+        # Only a fetch that ran to an answer counts as completed: if this task is cancelled mid-fetch, callers
+        # queued behind it must fetch for themselves rather than read an older fetch's outcome.
         try:
             keys = await self._fetch()
         except KeySetUnavailableError as exc:
@@ -243,12 +245,12 @@ class JwksKeySet:
             else:
                 logger.error("JWKS fetch failed and no keys are cached: %s", exc.message)
             self._last_fetch_ok = False
-            return
-        finally:
             self._completed += 1
+            return
         self._keys = keys
         self._fetched_at = self._clock()
         self._last_fetch_ok = True
+        self._completed += 1
         for listed in keys:
             self._absent.pop(listed, None)
 

@@ -28,7 +28,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -66,9 +66,9 @@ DEFAULT_CLOCK_SKEW_MS = 5000
 DEFAULT_TOKEN_CACHE_SIZE = 4096
 
 #: RFC 9068 access-token types; Clerk's ``isOAuthJwt`` compares them exactly (case-sensitive).
-OAUTH_ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+_OAUTH_ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 #: Clerk's machine (M2M) subjects; such a token is never a user's session.
-MACHINE_SUBJECT_PREFIX = "mch_"
+_MACHINE_SUBJECT_PREFIX = "mch_"
 
 #: A canonical base64url segment: the URL-safe alphabet, no padding (RFC 7515 §2), no impossible length.
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
@@ -128,11 +128,14 @@ class VerifiedTokenCache:
 
 @dataclass(frozen=True, slots=True)
 class InspectedToken:
-    """A token that passed every check possible without its key: what the key lookup and ``check`` need."""
+    """A token that passed every check possible without its key: what the key lookup and ``check`` need.
 
-    token: str
-    header: Mapping[str, Any]
-    payload: Mapping[str, Any]
+    The token and its claims stay out of ``repr`` so a log line can never carry a credential or personal data.
+    """
+
+    token: str = field(repr=False)
+    header: Mapping[str, Any] = field(repr=False)
+    payload: Mapping[str, Any] = field(repr=False)
     algorithm: str
     kid: str | None
 
@@ -162,10 +165,10 @@ def inspect_token(token: object) -> InspectedToken:
     # Clerk's isMachineJwt only recognises a token whose three segments are non-empty.
     if all(parts):
         typ = header.get("typ")
-        if isinstance(typ, str) and typ in OAUTH_ACCESS_TOKEN_TYPES:
+        if isinstance(typ, str) and typ in _OAUTH_ACCESS_TOKEN_TYPES:
             raise TokenTypeMismatchError("OAuth access tokens are not session tokens.")
         sub = payload.get("sub")
-        if isinstance(sub, str) and sub.startswith(MACHINE_SUBJECT_PREFIX):
+        if isinstance(sub, str) and sub.startswith(_MACHINE_SUBJECT_PREFIX):
             raise TokenTypeMismatchError("Machine tokens are not session tokens.")
     category = header.get("cat", TokenCategory.SESSION)
     if not isinstance(category, str) or category not in SESSION_CATEGORIES:

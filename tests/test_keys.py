@@ -3,32 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from clerk_sync.errors import (
     ConfigurationError,
     KeySetUnavailableError,
     SigningKeyNotFoundError,
-    TokenInvalidAlgorithmError,
     TokenInvalidSignatureError,
+    TokenVerificationFailedError,
 )
+from clerk_sync.fastapi import Claims, ClerkSync, install_exception_handlers
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.keys import JwksKeySet, PemKeySet, load_pem_key
+from clerk_sync.settings import ClerkSettings
 from clerk_sync.testing.jwks_server import JwksServer
 from clerk_sync.verify import TokenVerifier
+from tests.asgi import serving
 
 pytestmark = pytest.mark.anyio
 
 
 class Clock:
+    """A fake monotonic clock; ``sleep`` advances it, so waiting for a refetch slot costs no real time."""
+
     def __init__(self) -> None:
         self.now = 1000.0
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -44,7 +59,7 @@ def server(fresh_clerk_issuer: TokenIssuer):
 
 
 def key_set(server: JwksServer, http: httpx.AsyncClient, clock: Clock, **kwargs) -> JwksKeySet:
-    return JwksKeySet(server.url, http, clock=clock, **kwargs)
+    return JwksKeySet(server.url, http, clock=clock, sleep=clock.sleep, **kwargs)
 
 
 async def test_verifies_through_jwks(server: JwksServer, http: httpx.AsyncClient) -> None:
@@ -198,10 +213,8 @@ async def test_non_signing_and_foreign_keys_are_skipped(server: JwksServer, http
             good,
         ]
     }
-    import json
-
     server.body = json.dumps(document).encode()
-    keys = JwksKeySet(server.url, http)
+    keys = key_set(server, http, Clock())
     assert (await keys.get_key(good["kid"])).kid == good["kid"]
     for kid in ["enc", "ec", "hs", "broken"]:
         with pytest.raises(SigningKeyNotFoundError):
@@ -209,10 +222,10 @@ async def test_non_signing_and_foreign_keys_are_skipped(server: JwksServer, http
 
 
 async def test_jwk_algorithm_pin_is_enforced(server: JwksServer, http: httpx.AsyncClient) -> None:
-    """A token whose alg differs from the JWK's alg is refused."""
+    """A token whose alg differs from the JWK's alg is refused with Clerk's code (WebCrypto refuses the import)."""
     verifier = TokenVerifier(JwksKeySet(server.url, http))
     token = server.issuer.mint(algorithm="RS512")
-    with pytest.raises(TokenInvalidAlgorithmError):
+    with pytest.raises(TokenVerificationFailedError):
         await verifier.verify(token)
 
 
@@ -252,3 +265,207 @@ def test_pem_forms(clerk_issuer: TokenIssuer) -> None:
             load_pem_key(junk)
         assert "CLERK_JWT_KEY" in info.value.message
     assert PemKeySet(clerk_issuer.public_pem()).ready
+
+
+@pytest.mark.parametrize(
+    ("jwk_alg", "token_alg", "verifies"),
+    [
+        (None, "RS256", True),
+        (None, "RS384", True),
+        (None, "RS512", True),
+        ("RS512", "RS512", True),
+        ("RS512", "RS256", False),
+        ("RS256", "RS384", False),
+    ],
+)
+async def test_jwks_keys_keep_the_algorithm_their_jwk_names(
+    server: JwksServer, http: httpx.AsyncClient, jwk_alg: str | None, token_alg: str, verifies: bool
+) -> None:
+    """A JWK with an alg verifies that algorithm only; a JWK without one verifies any of Clerk's three."""
+    jwk = {k: v for k, v in server.issuer.jwks()["keys"][0].items() if k != "alg"}
+    if jwk_alg is not None:
+        jwk["alg"] = jwk_alg
+    server.body = json.dumps({"keys": [jwk]}).encode()
+    verifier = TokenVerifier(JwksKeySet(server.url, http))
+    token = server.issuer.mint("user_alg", algorithm=token_alg)
+    if verifies:
+        assert (await verifier.verify(token)).sub == "user_alg"
+    else:
+        with pytest.raises(TokenVerificationFailedError):
+            await verifier.verify(token)
+
+
+@pytest.mark.parametrize("since_fetch", [0.0, 0.2, 0.999, 1.0])
+async def test_rotation_right_after_a_fetch_verifies_on_the_first_request(
+    server: JwksServer, http: httpx.AsyncClient, since_fetch: float
+) -> None:
+    """A new kid seen within a second of the start-up fetch verifies at once: its fetch waits for the 1 s slot."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    assert await keys.warm()
+    server.issuer.rotate(keep_old=True)
+    clock.now += since_fetch
+    verifier = TokenVerifier(keys, now=lambda: time.time())
+    assert (await verifier.verify(server.issuer.mint("user_rotated"))).sub == "user_rotated"
+    assert server.requests == 2
+    assert sum(clock.slept) == pytest.approx(max(0.0, 1.0 - since_fetch))
+
+
+async def test_rotation_is_found_even_when_an_attacker_just_spent_the_fetch(
+    server: JwksServer, http: httpx.AsyncClient
+) -> None:
+    """A forged kid that used the last fetch does not lock out a genuine new kid for 30 s: one second at most."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    await keys.warm()
+    clock.now += 5
+    with pytest.raises(SigningKeyNotFoundError):
+        await keys.get_key("ins_forged")
+    server.issuer.rotate(keep_old=True)
+    started = clock.now
+    assert (await keys.get_key(server.issuer.kid)).kid == server.issuer.kid
+    assert clock.now - started <= 1.0
+    assert server.requests == 3
+
+
+async def test_flood_of_random_kids_costs_one_fetch_per_interval(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """1000 concurrent forged kids share one fetch; repeating them costs none (negative cache); a genuine new
+    kid arriving in the same flood still verifies."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    await keys.warm()
+    clock.now += 60
+    server.issuer.rotate(keep_old=True)
+    forged = [f"ins_forged_{i}" for i in range(1000)]
+    results = await asyncio.gather(*(keys.get_key(kid) for kid in [*forged, server.issuer.kid]), return_exceptions=True)
+    assert all(isinstance(result, SigningKeyNotFoundError) for result in results[:-1])
+    assert not isinstance(results[-1], BaseException)
+    assert results[-1].kid == server.issuer.kid
+    assert server.requests == 2
+    again = await asyncio.gather(*(keys.get_key(kid) for kid in forged), return_exceptions=True)
+    assert all(isinstance(result, SigningKeyNotFoundError) for result in again)
+    assert server.requests == 2
+
+
+async def test_sequential_flood_is_bounded_by_time(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """One forged kid after another: each new one waits for the next slot, so fetches never exceed 1 per second."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    await keys.warm()
+    started = clock.now
+    for i in range(100):
+        with pytest.raises(SigningKeyNotFoundError):
+            await keys.get_key(f"ins_forged_{i}")
+    elapsed = clock.now - started
+    assert server.requests - 1 <= elapsed / 1.0 + 1
+    assert server.requests == 101
+
+
+async def test_negative_cache_expires_and_is_cleared_by_a_listing(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """A kid proven absent is refused without a fetch for the cooldown, retried after it, and forgotten as soon as
+    any fetch lists it."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    await keys.warm()
+    clock.now += 10
+    with pytest.raises(SigningKeyNotFoundError):
+        await keys.get_key("ins_later")
+    assert server.requests == 2
+    clock.now += 29
+    with pytest.raises(SigningKeyNotFoundError):
+        await keys.get_key("ins_later")
+    assert server.requests == 2
+    server.issuer.rotate(keep_old=True, kid="ins_later")
+    with pytest.raises(SigningKeyNotFoundError):
+        await keys.get_key("ins_other")  # a fetch for another kid lists ins_later ...
+    assert server.requests == 3
+    assert (await keys.get_key("ins_later")).kid == "ins_later"  # ... which clears its negative entry
+    assert server.requests == 3
+
+
+async def test_unknown_kid_during_an_outage_is_unavailable(server: JwksServer, http: httpx.AsyncClient) -> None:
+    """When the fetch that should find a new kid fails, the answer is 503 jwk-remote-failed-to-load (retry), not a
+    401 that would sign a freshly rotated user out; known kids keep verifying from the last good keys."""
+    clock = Clock()
+    keys = key_set(server, http, clock)
+    await keys.warm()
+    old_kid = server.issuer.kid
+    server.issuer.rotate(keep_old=True)
+    server.status = 500
+    clock.now += 5
+    with pytest.raises(KeySetUnavailableError):
+        await keys.get_key(server.issuer.kid)
+    assert (await keys.get_key(old_kid)).kid == old_kid
+    server.status = 200
+    clock.now += 5
+    assert (await keys.get_key(server.issuer.kid)).kid == server.issuer.kid
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"min_refetch_interval": -1}, {"cooldown": float("nan")}, {"max_age": 0}, {"timeout": -5}],
+)
+async def test_impossible_cache_settings_are_configuration_errors(
+    http: httpx.AsyncClient, kwargs: dict[str, Any]
+) -> None:
+    """A negative interval, a NaN cooldown, a zero max_age or timeout cannot be right: refused at construction."""
+    with pytest.raises(ConfigurationError):
+        JwksKeySet("http://127.0.0.1:1/jwks", http, **kwargs)
+
+
+async def test_rotation_over_http_right_after_start_up(fresh_clerk_issuer: TokenIssuer) -> None:
+    """Through the app: the lifespan fetches the JWKS, Clerk rotates at once, and the first request carrying the
+    new kid is 200 (it waits for the refetch slot, well under a second), not 401 jwk-kid-mismatch for 30 s."""
+    with JwksServer(fresh_clerk_issuer) as server:
+        clerk = ClerkSync(ClerkSettings(jwks_url=server.url, _env_file=None))
+        app = FastAPI(lifespan=clerk.lifespan)
+        install_exception_handlers(app)
+
+        @app.get("/whoami")
+        async def whoami(claims: Claims) -> dict[str, str]:
+            return {"sub": claims.sub}
+
+        async with serving(app) as client:
+            assert server.requests == 1  # the start-up fetch
+            fresh_clerk_issuer.rotate(keep_old=True)
+            started = time.monotonic()
+            token = fresh_clerk_issuer.mint("user_rotated")
+            response = await client.get("/whoami", headers={"Authorization": f"Bearer {token}"})
+            waited = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert response.json() == {"sub": "user_rotated"}
+    assert server.requests == 2
+    assert waited < 1.5
+
+
+async def test_a_cancelled_fetch_does_not_answer_for_the_callers_behind_it(fresh_clerk_issuer: TokenIssuer) -> None:
+    """If the request that started a refetch is cancelled (client gone), a caller queued behind it fetches for
+    itself and finds the new kid, instead of reading the previous fetch's outcome as "absent".
+
+    The endpoint is an httpx mock here so the first fetch can hang until it is cancelled, with no socket left
+    half-written."""
+    issuer = fresh_clerk_issuer
+    hang = asyncio.Event()
+    calls: list[int] = []
+
+    async def endpoint(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 2:
+            await hang.wait()  # the refetch started by the first caller never answers
+        return httpx.Response(200, json=issuer.jwks())
+
+    clock = Clock()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(endpoint)) as http:
+        keys = JwksKeySet("http://127.0.0.1/jwks", http, clock=clock, sleep=clock.sleep)
+        await keys.warm()
+        clock.now += 5
+        issuer.rotate(keep_old=True)
+        first = asyncio.create_task(keys.get_key(issuer.kid))
+        await asyncio.sleep(0.05)  # the first caller's fetch is under way
+        second = asyncio.create_task(keys.get_key(issuer.kid))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        assert (await second).kid == issuer.kid
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    assert len(calls) == 3

@@ -1,19 +1,22 @@
 """Signing keys: a PEM key (networkless) or a cached JWKS of one Clerk instance.
 
 The JWKS cache follows Clerk's SDK and panva/jose rather than PyJWKClient: keys live for ``max_age`` (5 min);
-an unknown ``kid`` triggers at most one refetch per ``cooldown`` (30 s), and concurrent misses share that fetch;
-a failed refetch keeps the last good keys instead of clearing them. The cache is an attribute of one ``JwksKeySet``
-bound to one URL and credential, never a process-wide dict keyed by ``kid``: that is the cross-instance flaw
-Clerk fixed in its SDKs (clerk/javascript PR #9394).
+an unknown ``kid`` triggers a refetch (single-flight, at most one per ``min_refetch_interval``, 1 s), so a key
+rotation is picked up on the first request that carries the new ``kid``; a ``kid`` proven absent is refused
+without refetching for ``cooldown`` (30 s); a failed refetch keeps the last good keys instead of clearing them.
+The cache is an attribute of one ``JwksKeySet`` bound to one URL and credential, never a process-wide dict keyed
+by ``kid``: that is the cross-instance flaw Clerk fixed in its SDKs (clerk/javascript PR #9394).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,12 +27,14 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from clerk_sync.errors import ConfigurationError, KeySetUnavailableError, SigningKeyNotFoundError
 
-__all__ = ["ALLOWED_ALGORITHMS", "JwksKeySet", "KeySet", "PemKeySet", "SigningKey", "load_pem_key"]
+__all__ = ["ALLOWED_ALGORITHMS", "PEM_ALGORITHM", "JwksKeySet", "KeySet", "PemKeySet", "SigningKey", "load_pem_key"]
 
 logger = logging.getLogger("clerk_sync.keys")
 
 #: Clerk signs with RSA only (``@clerk/backend`` ``jwt/algorithms.ts``); nothing else is ever accepted.
 ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512"})
+#: The one algorithm a PEM key verifies: Clerk's PEM loader builds an RS256 JWK (``tokens/keys.ts``).
+PEM_ALGORITHM = "RS256"
 
 _PEM_BODY = re.compile(r"-----BEGIN [A-Z ]+-----|-----END [A-Z ]+-----|\s+")
 
@@ -73,10 +78,15 @@ def load_pem_key(text: str, *, variable: str = "CLERK_JWT_KEY") -> RSAPublicKey:
 
 
 class PemKeySet:
-    """Networkless verification: one configured key, used whatever the token's ``kid`` says (as Clerk does)."""
+    """Networkless verification: one configured key, used whatever the token's ``kid`` says (as Clerk does).
+
+    The key verifies RS256 only. Clerk's ``loadClerkJwkFromPem`` turns ``CLERK_JWT_KEY`` into a JWK with
+    ``alg: "RS256"``, so an RS384 or RS512 token, or one whose header names another algorithm than its
+    signature used, is refused (``token-verification-failed``) rather than verified with another hash.
+    """
 
     def __init__(self, key: RSAPublicKey | str) -> None:
-        self._key = SigningKey(None, load_pem_key(key) if isinstance(key, str) else key)
+        self._key = SigningKey(None, load_pem_key(key) if isinstance(key, str) else key, PEM_ALGORITHM)
 
     async def get_key(self, kid: str | None) -> SigningKey:
         """Return the configured key."""
@@ -89,7 +99,22 @@ class PemKeySet:
 
 
 class JwksKeySet:
-    """A JWKS endpoint's keys, cached with TTL, kid-miss cooldown, single-flight fetches and stale fallback."""
+    """A JWKS endpoint's keys: cached with a TTL, refetched for a new ``kid`` within about a second.
+
+    The refetch rule, chosen so a genuine rotation verifies on its first request while a flood of forged
+    ``kid`` values costs at most one fetch per ``min_refetch_interval``:
+
+    - A known ``kid`` in a fresh set (younger than ``max_age``) never waits and never fetches.
+    - An unknown ``kid`` triggers a fetch. Fetches are single-flight: callers that arrive while one is under
+      way, or queue behind it, use its result. Two fetch attempts are never closer than
+      ``min_refetch_interval`` (1 s): a caller that needs a fetch sooner waits for that slot instead of being
+      refused, so a ``kid`` that Clerk published a moment ago is found on the first request.
+    - A ``kid`` that a completed fetch proved absent is refused without fetching for ``cooldown`` (30 s), in a
+      bounded negative cache; any later fetch that lists it clears the entry. Repeated forged ``kid`` values
+      therefore cost nothing, and new random ones cost at most one fetch per interval overall.
+    - A stale set is refreshed on the next lookup; if the refresh fails, the last good keys keep serving
+      (``jwk-remote-failed-to-load`` only when a ``kid`` is unknown and the fetch that should find it failed).
+    """
 
     def __init__(
         self,
@@ -99,22 +124,38 @@ class JwksKeySet:
         headers: Mapping[str, str] | None = None,
         max_age: float = 300.0,
         cooldown: float = 30.0,
-        failure_backoff: float = 1.0,
+        min_refetch_interval: float = 1.0,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        absent_kids_max: int = 4096,
     ) -> None:
+        for name, value, minimum in (
+            ("max_age", max_age, 0.0),
+            ("cooldown", cooldown, 0.0),
+            ("min_refetch_interval", min_refetch_interval, 0.0),
+            ("timeout", timeout, 0.0),
+        ):
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < minimum:
+                raise ConfigurationError(f"JWKS {name} must be a finite number of seconds >= {minimum:g}")
+        if max_age == 0 or timeout == 0:
+            raise ConfigurationError("JWKS max_age and timeout must be longer than 0 s")
         self._url = url
         self._http = http
         self._headers = dict(headers or {})
         self._max_age = max_age
         self._cooldown = cooldown
-        self._failure_backoff = failure_backoff
+        self._min_interval = min_refetch_interval
         self._timeout = timeout
         self._clock = clock
+        self._sleep = sleep
         self._keys: dict[str, SigningKey] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
-        self._generation = 0
+        self._completed = 0
+        self._last_fetch_ok = False
+        self._absent: OrderedDict[str, float] = OrderedDict()
+        self._absent_max = absent_kids_max
         self._lock = asyncio.Lock()
         self.fetch_count = 0
 
@@ -129,23 +170,33 @@ class JwksKeySet:
         return bool(self._keys)
 
     async def get_key(self, kid: str | None) -> SigningKey:
-        """Fast path without the lock while fresh; otherwise at most one fetch for all concurrent callers."""
-        key = self._keys.get(kid) if kid is not None else None
-        if key is not None and self._is_fresh(self._clock()):
+        """The key for ``kid``; the lock is taken only when the set is stale or the ``kid`` is new."""
+        if kid is None:
+            # Every JWKS key we keep has a kid; a token without one cannot match, whatever we fetch.
+            raise _kid_mismatch()
+        now = self._clock()
+        key = self._keys.get(kid)
+        if key is not None and self._is_fresh(now):
             return key
-        generation = self._generation
+        if key is None and self._proven_absent(kid, now):
+            raise _kid_mismatch()
+        completed = self._completed
         async with self._lock:
-            # Callers that queued behind a fetch use its outcome instead of fetching again.
-            if self._generation == generation and self._should_fetch(kid, self._clock()):
-                await self._refresh()
-            key = self._keys.get(kid) if kid is not None else None
+            if self._completed == completed:  # nobody fetched since we arrived: it is up to us
+                if key is None:
+                    await self._wait_for_fetch_slot()
+                    await self._refresh()
+                elif self._may_fetch(self._clock()):
+                    await self._refresh()
+            key = self._keys.get(kid)
+            fetch_ok = self._last_fetch_ok
+            if key is None and fetch_ok:
+                self._remember_absent(kid)
         if key is not None:
             return key
-        if not self._keys:
-            raise KeySetUnavailableError("No signing keys could be loaded from the JWKS endpoint.")
-        raise SigningKeyNotFoundError(
-            "Unable to find a signing key in JWKS that matches the kid of the provided session token."
-        )
+        if not fetch_ok:
+            raise KeySetUnavailableError("The JWKS could not be loaded to find the token's signing key.")
+        raise _kid_mismatch()
 
     async def warm(self) -> bool:
         """Fetch once at start-up so the first request does not pay for it; failure is not fatal."""
@@ -157,17 +208,35 @@ class JwksKeySet:
     def _is_fresh(self, now: float) -> bool:
         return self._fetched_at is not None and now - self._fetched_at < self._max_age
 
-    def _should_fetch(self, kid: str | None, now: float) -> bool:
-        since_attempt = None if self._attempted_at is None else now - self._attempted_at
-        if not self._is_fresh(now):
-            return since_attempt is None or since_attempt >= self._failure_backoff
-        # Fresh set without this kid: maybe the keys rotated; refetch, but not more than once per cooldown.
-        return kid is not None and kid not in self._keys and (since_attempt is None or since_attempt >= self._cooldown)
+    def _may_fetch(self, now: float) -> bool:
+        return self._attempted_at is None or now - self._attempted_at >= self._min_interval
+
+    async def _wait_for_fetch_slot(self) -> None:
+        if self._attempted_at is not None:
+            delay = self._attempted_at + self._min_interval - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+
+    def _proven_absent(self, kid: str, now: float) -> bool:
+        seen_at = self._absent.get(kid)
+        if seen_at is None:
+            return False
+        if now - seen_at < self._cooldown:
+            return True
+        del self._absent[kid]
+        return False
+
+    def _remember_absent(self, kid: str) -> None:
+        self._absent[kid] = self._clock()
+        self._absent.move_to_end(kid)
+        while len(self._absent) > self._absent_max:
+            self._absent.popitem(last=False)
 
     async def _refresh(self) -> None:
-        self._generation += 1
         self._attempted_at = self._clock()
         self.fetch_count += 1
+        # Only a fetch that ran to an answer counts as completed: if this task is cancelled mid-fetch, callers
+        # queued behind it must fetch for themselves rather than read an older fetch's outcome.
         try:
             keys = await self._fetch()
         except KeySetUnavailableError as exc:
@@ -175,9 +244,15 @@ class JwksKeySet:
                 logger.warning("JWKS refresh failed; serving the last good keys: %s", exc.message)
             else:
                 logger.error("JWKS fetch failed and no keys are cached: %s", exc.message)
+            self._last_fetch_ok = False
+            self._completed += 1
             return
         self._keys = keys
         self._fetched_at = self._clock()
+        self._last_fetch_ok = True
+        self._completed += 1
+        for listed in keys:
+            self._absent.pop(listed, None)
 
     async def _fetch(self) -> dict[str, SigningKey]:
         try:
@@ -215,3 +290,9 @@ def _parse_jwks(document: Any) -> dict[str, SigningKey]:
         if isinstance(public, RSAPublicKey):
             keys[kid] = SigningKey(kid, public, alg)
     return keys
+
+
+def _kid_mismatch() -> SigningKeyNotFoundError:
+    return SigningKeyNotFoundError(
+        "Unable to find a signing key in JWKS that matches the kid of the provided session token."
+    )

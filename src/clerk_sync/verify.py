@@ -1,25 +1,41 @@
 """Token verification: a raw session token in, ``SessionClaims`` or a precise refusal out.
 
-The order is Clerk's (``@clerk/backend`` ``jwt/verifyJwt.ts``): structure and header, key, signature, then
-claims. The signature is checked before any claim so a forged token learns nothing about our clock or our
-allow-lists (Clerk PR #8332). Time claims are checked here, with Clerk's boundaries and skew, rather than by
-PyJWT, whose ``iat`` error would report ``token-not-active-yet`` where Clerk says ``token-iat-in-the-future``.
+The checks and their order are Clerk's: ``authenticateRequest``'s request-level checks for a header token
+(``@clerk/backend`` ``tokens/request.ts``), then ``verifyToken`` / ``verifyJwt`` (``jwt/verifyJwt.ts``,
+``jwt/assertions.ts``). A token that is wrong in several ways gets the code of the first check Clerk runs.
+``docs/verification.md`` lists the order, the codes, and the few places where we are deliberately stricter;
+``tests/test_differential.py`` runs a corpus of tokens through Clerk's own verifier and through this one.
+
+Verification has three stages, so the checks stay free of I/O and a synchronous verifier can reuse them:
+
+1. ``inspect_token`` (pure): structure, canonical base64url, strict JSON, request-level type checks, header.
+2. the key lookup (the only await): ``KeySet.get_key(kid)``.
+3. ``TokenVerifier.check`` (pure): the key's algorithm, the signature, then the claims.
+
+The signature is checked before any claim so a forged token learns nothing about our clock or our allow-lists
+(Clerk PR #8332). Time claims are checked here with Clerk's arithmetic (whole seconds, milliseconds, skew),
+not by PyJWT, whose ``iat`` error would say ``token-not-active-yet`` where Clerk says ``token-iat-in-the-future``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 
 from clerk_sync.claims import SessionClaims
 from clerk_sync.errors import (
+    ConfigurationError,
     SessionPendingError,
     TokenExpiredError,
     TokenIatInTheFutureError,
@@ -32,20 +48,30 @@ from clerk_sync.errors import (
     TokenTypeMismatchError,
     TokenVerificationFailedError,
 )
-from clerk_sync.keys import ALLOWED_ALGORITHMS, KeySet
+from clerk_sync.keys import ALLOWED_ALGORITHMS, KeySet, SigningKey
 from clerk_sync.tokens import MAX_TOKEN_BYTES
 
 __all__ = [
     "DEFAULT_CLOCK_SKEW_MS",
     "DEFAULT_TOKEN_CACHE_SIZE",
     "SESSION_CATEGORIES",
+    "InspectedToken",
     "TokenCategory",
     "TokenVerifier",
     "VerifiedTokenCache",
+    "inspect_token",
 ]
 
 DEFAULT_CLOCK_SKEW_MS = 5000
 DEFAULT_TOKEN_CACHE_SIZE = 4096
+
+#: RFC 9068 access-token types; Clerk's ``isOAuthJwt`` compares them exactly (case-sensitive).
+_OAUTH_ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+#: Clerk's machine (M2M) subjects; such a token is never a user's session.
+_MACHINE_SUBJECT_PREFIX = "mch_"
+
+#: A canonical base64url segment: the URL-safe alphabet, no padding (RFC 7515 §2), no impossible length.
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class TokenCategory:
@@ -100,6 +126,66 @@ class VerifiedTokenCache:
             self._entries.popitem(last=False)
 
 
+@dataclass(frozen=True, slots=True)
+class InspectedToken:
+    """A token that passed every check possible without its key: what the key lookup and ``check`` need.
+
+    The token and its claims stay out of ``repr`` so a log line can never carry a credential or personal data.
+    """
+
+    token: str = field(repr=False)
+    header: Mapping[str, Any] = field(repr=False)
+    payload: Mapping[str, Any] = field(repr=False)
+    algorithm: str
+    kid: str | None
+
+
+def inspect_token(token: object) -> InspectedToken:
+    """Every check that needs no key, in Clerk's order; pure (no I/O, no clock).
+
+    Clerk decodes all three segments before any other check (``decodeJwt``), then ``authenticateRequest``
+    refuses machine tokens and non-session categories before ``verifyToken`` looks at ``typ`` and ``alg``.
+    A header or payload that is JSON but not an object has no parameters or claims, as in Clerk, so it fails
+    the first check that needs one (``alg`` or ``sub``).
+    """
+    if not isinstance(token, str) or not token:
+        raise TokenInvalidError("The session token is empty.")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise TokenInvalidError("The session token is larger than any Clerk session token can be.")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenInvalidError("Invalid JWT form. A JWT consists of three parts separated by dots.")
+    header_value = _json_segment(parts[0])
+    payload_value = _json_segment(parts[1])
+    _base64url(parts[2])
+    header: Mapping[str, Any] = header_value if isinstance(header_value, dict) else {}
+    payload: Mapping[str, Any] = payload_value if isinstance(payload_value, dict) else {}
+
+    # authenticateRequest (header token): machine JWTs and other token classes, before verifyToken runs.
+    # Clerk's isMachineJwt only recognises a token whose three segments are non-empty.
+    if all(parts):
+        typ = header.get("typ")
+        if isinstance(typ, str) and typ in _OAUTH_ACCESS_TOKEN_TYPES:
+            raise TokenTypeMismatchError("OAuth access tokens are not session tokens.")
+        sub = payload.get("sub")
+        if isinstance(sub, str) and sub.startswith(_MACHINE_SUBJECT_PREFIX):
+            raise TokenTypeMismatchError("Machine tokens are not session tokens.")
+    category = header.get("cat", TokenCategory.SESSION)
+    if not isinstance(category, str) or category not in SESSION_CATEGORIES:
+        raise TokenTypeMismatchError("The token is not a session token (cat header).")
+
+    # verifyJwt's header checks: typ (when present, even as null) must be exactly "JWT"; alg one of Clerk's.
+    if "typ" in header and header["typ"] != "JWT":
+        raise TokenInvalidError(f'Invalid JWT type {_show(header["typ"])}. Expected "JWT".')
+    algorithm = header.get("alg")
+    if not isinstance(algorithm, str) or algorithm not in ALLOWED_ALGORITHMS:
+        raise TokenInvalidAlgorithmError(f"Invalid JWT algorithm {_show(algorithm)}. Supported: RS256,RS384,RS512.")
+    kid = header.get("kid")
+    if "kid" in header and not isinstance(kid, str):
+        raise TokenInvalidError("Key ID header parameter (kid) must be a string.")
+    return InspectedToken(token, header, payload, algorithm, kid)
+
+
 class TokenVerifier:
     """Verifies Clerk session tokens against one instance's keys and the app's expectations."""
 
@@ -115,11 +201,11 @@ class TokenVerifier:
         now: Callable[[], float] = time.time,
     ) -> None:
         self.keys = keys
-        self._issuer = issuer
-        self._parties = frozenset(authorized_parties)
-        # Clerk: any non-finite or non-numeric skew falls back to the default; an explicit 0 is honoured.
-        valid = isinstance(clock_skew_ms, int | float) and math.isfinite(clock_skew_ms) and clock_skew_ms >= 0
-        self._skew_ms = float(clock_skew_ms) if valid else float(DEFAULT_CLOCK_SKEW_MS)
+        self._issuer = _checked_issuer(issuer)
+        self._parties = _checked_parties(authorized_parties)
+        self._skew_ms = _checked_skew(clock_skew_ms)
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+            raise ConfigurationError("CLERK_TOKEN_CACHE_SIZE (cache_size) must be a whole number >= 0")
         self._allow_pending = allow_pending_sessions
         self._now = now
         self._jws = jwt.PyJWS()
@@ -137,96 +223,139 @@ class TokenVerifier:
         return claims
 
     async def _verify(self, token: str) -> SessionClaims:
-        header = _read_header(token)
-        algorithm = header.get("alg")
-        if algorithm not in ALLOWED_ALGORITHMS:
-            raise TokenInvalidAlgorithmError(f"Invalid JWT algorithm {str(algorithm)[:20]!r}; expected RS256/384/512.")
-        _check_category(header)
-        kid = header.get("kid")
-        key = await self.keys.get_key(kid if isinstance(kid, str) else None)
-        if key.algorithm is not None and key.algorithm != algorithm:
-            raise TokenInvalidAlgorithmError("The token's algorithm differs from the one its signing key pins.")
-        payload = self._verified_payload(token, key.key, algorithm)
-        self._check_claims(payload)
-        return SessionClaims.from_payload(payload)
+        inspected = inspect_token(token)
+        key = await self.keys.get_key(inspected.kid)
+        return self.check(inspected, key)
 
-    def _verified_payload(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
+    def check(self, inspected: InspectedToken, key: SigningKey) -> SessionClaims:
+        """The checks after the key lookup, in Clerk's order: the key's algorithm, the signature, the claims."""
+        self._check_signature(inspected, key)
+        self._check_claims(inspected.payload)
+        return SessionClaims.from_payload(inspected.payload)
+
+    def _check_signature(self, inspected: InspectedToken, key: SigningKey) -> None:
+        # Clerk imports the key for the token's alg; WebCrypto refuses a JWK whose "alg" names another hash
+        # (a PEM key becomes an RS256 JWK), which verifyJwt reports as token-verification-failed.
+        if key.algorithm is not None and key.algorithm != inspected.algorithm:
+            raise TokenVerificationFailedError(
+                f"Error verifying JWT signature: the signing key is for {key.algorithm}, "
+                f"the token says {inspected.algorithm}."
+            )
         try:
-            decoded = self._jws.decode_complete(token, key, algorithms=[algorithm])
+            self._jws.decode_complete(inspected.token, key.key, algorithms=[inspected.algorithm])
         except jwt.InvalidSignatureError as exc:
             raise TokenInvalidSignatureError("JWT signature is invalid.") from exc
         except jwt.DecodeError as exc:
             raise TokenInvalidError("The session token could not be decoded.") from exc
+        except (jwt.InvalidAlgorithmError, jwt.InvalidKeyError) as exc:
+            raise TokenVerificationFailedError("Error verifying JWT signature.") from exc
+        except jwt.InvalidTokenError as exc:
+            # PyJWT refuses critical extensions it does not implement (crit, b64) rather than ignore them.
+            raise TokenInvalidError(f"Unsupported JWS header: {exc}") from exc
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise TokenVerificationFailedError("Error verifying JWT signature.") from exc
-        try:
-            payload = json.loads(decoded["payload"])
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise TokenInvalidError("The session token's payload is not JSON.") from exc
-        if not isinstance(payload, dict):
-            raise TokenInvalidError("The session token's payload is not a JSON object.")
-        return payload
 
     def _check_claims(self, payload: Mapping[str, Any]) -> None:
-        """Clerk's order: sub, (iss), azp, exp, nbf, iat; then our session-status policy."""
+        """Clerk's order: sub, azp, iss, exp, nbf, iat; then our session-status policy."""
         sub = payload.get("sub")
         if not isinstance(sub, str) or not sub:
-            raise TokenVerificationFailedError("Subject claim (sub) is required and must be a string.")
-        if sub.startswith("mch_"):
-            raise TokenTypeMismatchError("Machine tokens are not session tokens.")
-        if self._issuer is not None and payload.get("iss") != self._issuer:
-            raise TokenInvalidIssuerError("Invalid JWT issuer claim (iss).")
+            raise TokenVerificationFailedError("Subject claim (sub) is required and must be a non-empty string.")
         if self._parties:
             azp = payload.get("azp")
             if not isinstance(azp, str) or azp not in self._parties:
                 raise TokenInvalidAuthorizedPartiesError("Invalid JWT Authorized party claim (azp).")
-        now_ms = self._now() * 1000
-        exp = _number(payload, "exp", required=True)
-        if exp is not None and exp * 1000 <= now_ms - self._skew_ms:
+        if self._issuer is not None and payload.get("iss") != self._issuer:
+            raise TokenInvalidIssuerError("Invalid JWT issuer claim (iss).")
+        # Date.now() is a whole number of milliseconds; Clerk compares whole seconds of each claim against it.
+        now_ms = math.floor(self._now() * 1000)
+        exp = _time_claim(payload, "exp", required=True)
+        if exp is not None and exp <= now_ms - self._skew_ms:
             raise TokenExpiredError("JWT is expired.")
-        nbf = _number(payload, "nbf", required=False)
-        if nbf is not None and nbf * 1000 > now_ms + self._skew_ms:
+        nbf = _time_claim(payload, "nbf", required=False)
+        if nbf is not None and nbf > now_ms + self._skew_ms:
             raise TokenNotActiveYetError("JWT cannot be used prior to not before date claim (nbf).")
-        iat = _number(payload, "iat", required=True)
-        if iat is not None and iat * 1000 > now_ms + self._skew_ms:
+        # Clerk treats an absent iat as fine; we require it because user writes are ordered by it.
+        iat = _time_claim(payload, "iat", required=True)
+        if iat is not None and iat > now_ms + self._skew_ms:
             raise TokenIatInTheFutureError("JWT issued at date claim (iat) is in the future.")
         if payload.get("sts") == "pending" and not self._allow_pending:
             raise SessionPendingError("The session is pending; it is treated as signed out.")
 
 
-def _read_header(token: object) -> dict[str, Any]:
-    if not isinstance(token, str) or not token:
-        raise TokenInvalidError("The session token is empty.")
-    if len(token) > MAX_TOKEN_BYTES:
-        raise TokenInvalidError("The session token is larger than any Clerk session token can be.")
-    if token.count(".") != 2:
-        raise TokenInvalidError("Invalid JWT form. A JWT consists of three parts separated by dots.")
+def _json_segment(segment: str) -> Any:
+    """Strict JSON in strict UTF-8: ``NaN``/``Infinity`` and a byte-order mark are refused, as RFC 8259 does."""
+    data = _base64url(segment)
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise TokenInvalidError("The session token's header could not be decoded.") from exc
-    typ = header.get("typ")
-    if typ is not None:
-        if isinstance(typ, str) and typ.lower() in ("at+jwt", "application/at+jwt"):
-            raise TokenTypeMismatchError("OAuth access tokens are not session tokens.")
-        if typ != "JWT":
-            raise TokenInvalidError(f"Invalid JWT type {str(typ)[:20]!r}. Expected JWT.")
-    return header
+        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise TokenInvalidError("Invalid JWT form. The header, payload, or signature could not be decoded.") from exc
 
 
-def _check_category(header: Mapping[str, Any]) -> None:
-    category = header.get("cat")
-    if category is None or category in SESSION_CATEGORIES:
-        return
-    if category == TokenCategory.MACHINE:
-        raise TokenInvalidError("Invalid session token category.")
-    raise TokenTypeMismatchError("The token is not a session token (cat header).")
+def _base64url(segment: str) -> bytes:
+    """Decode a canonical base64url segment; anything else would let one token take many spellings.
+
+    Refused: characters outside the URL-safe alphabet (``+``, ``/``, ``=``, whitespace), a length that
+    encodes no whole byte, and non-zero padding bits (each would be one more valid string for the same token).
+    """
+    if not _SEGMENT.fullmatch(segment) or len(segment) % 4 == 1:
+        raise TokenInvalidError("Invalid JWT form. The header, payload, or signature could not be decoded.")
+    try:
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise TokenInvalidError("Invalid JWT form. The header, payload, or signature could not be decoded.") from exc
+    if base64.urlsafe_b64encode(data).rstrip(b"=").decode() != segment:
+        raise TokenInvalidError("Invalid JWT form. The header, payload, or signature could not be decoded.")
+    return data
 
 
-def _number(payload: Mapping[str, Any], claim: str, *, required: bool) -> float | None:
-    value = payload.get(claim)
-    if value is None and not required:
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _time_claim(payload: Mapping[str, Any], claim: str, *, required: bool) -> int | None:
+    """The claim as Clerk's ``new Date(0).setUTCSeconds(value)`` sees it: whole seconds, in milliseconds.
+
+    Present means present: an explicit ``null`` is a wrong type, never "absent". Values JavaScript's ``Date``
+    cannot hold make Clerk's comparisons false (so its checks pass); we refuse the non-finite ones and compare
+    the rest exactly, which can only refuse more.
+    """
+    if claim not in payload:
+        if required:
+            raise TokenVerificationFailedError(f"Invalid JWT claim ({claim}): it is required.")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TokenVerificationFailedError(f"Invalid JWT claim ({claim}): expected a number.")
+    value = payload[claim]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TokenVerificationFailedError(f"Invalid JWT claim ({claim}) {_show(value)}. Expected number.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TokenVerificationFailedError(f"Invalid JWT claim ({claim}): expected a finite number.")
+    return math.trunc(value) * 1000
+
+
+def _show(value: object) -> str:
+    """A short, log-safe rendering of a header or claim value."""
+    return repr(value)[:24]
+
+
+def _checked_skew(value: object) -> float:
+    # Clerk silently falls back to 5 s for a non-finite skew and honours a negative one; a Python caller who
+    # passes either has made a mistake that would shift every time check, so it stops the app at start.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ConfigurationError(f"CLERK_CLOCK_SKEW_MS (clock_skew_ms) must be a finite number >= 0, not {value!r}")
     return float(value)
+
+
+def _checked_parties(parties: Iterable[str]) -> frozenset[str]:
+    if isinstance(parties, str | bytes):
+        raise ConfigurationError(
+            "CLERK_AUTHORIZED_PARTIES (authorized_parties) must be a list of origins, not one string"
+        )
+    checked = frozenset(parties)
+    if any(not isinstance(party, str) or not party for party in checked):
+        raise ConfigurationError("CLERK_AUTHORIZED_PARTIES (authorized_parties) must hold non-empty origins only")
+    return checked
+
+
+def _checked_issuer(issuer: str | None) -> str | None:
+    if issuer is not None and (not isinstance(issuer, str) or not issuer):
+        raise ConfigurationError("CLERK_ISSUER (issuer) must be a non-empty URL or unset")
+    return issuer

@@ -35,6 +35,9 @@ ClerkSyncError
 ├── TokenRefreshError                      token-refresh-failed (outbound client could not get a token)
 └── ConfigurationError                     configuration-invalid (stops the service at start)
 ```
+
+Appended later (under the parents their status comes from): ``TokenClaimInvalidError`` (``TokenError``,
+``token-claim-invalid``) and ``WebhookFieldInvalidError`` (``WebhookPayloadError``, naming the field).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ __all__ = [
     "PayloadTooLargeError",
     "SessionPendingError",
     "SigningKeyNotFoundError",
+    "TokenClaimInvalidError",
     "TokenError",
     "TokenExpiredError",
     "TokenIatInTheFutureError",
@@ -65,6 +69,7 @@ __all__ = [
     "UnavailableError",
     "UserDeletedError",
     "WebhookError",
+    "WebhookFieldInvalidError",
     "WebhookNotConfiguredError",
     "WebhookPayloadError",
     "WebhookVerificationError",
@@ -248,3 +253,26 @@ class ConfigurationError(ClerkSyncError):
     """Raised at start when the configuration cannot work; the message names the variable."""
 
     code = "configuration-invalid"
+
+
+class TokenClaimInvalidError(TokenError):
+    """Raised when a verified token's claim cannot be stored in the user row: the wrong type, longer than its
+    column, or a version out of range. The message names the claim, never its value."""
+
+    code = "token-claim-invalid"
+
+    def __init__(self, message: str | None = None, *, claim: str | None = None) -> None:
+        super().__init__(message)
+        self.claim = claim
+
+
+class WebhookFieldInvalidError(WebhookPayloadError):
+    """Raised when a field of a signed webhook has the wrong type or cannot be stored; nothing was written.
+
+    The code stays ``webhook-payload-invalid`` (to the sender every unusable body is one refusal); ``field``
+    (e.g. ``data.first_name``) and the message name the field, never its value.
+    """
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

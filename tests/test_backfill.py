@@ -280,6 +280,17 @@ async def test_unreadable_users_are_skipped(sessions: async_sessionmaker[AsyncSe
         assert set(await rows(sessions)) == {"user_00000", "user_00001"}
 
 
+async def test_unstorable_users_are_skipped(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A well-formed user whose values the row cannot hold (a 5,000-character name) is counted as invalid and
+    written nowhere; the users after it are still imported."""
+    users = population(3)
+    users[1] = make_user_json("user_00001", first_name="x" * 5000, created_at=BASE_MS + 1, updated_at=BASE_MS + 1)
+    with FakeClerkBackend(secret_key=SECRET, users=users) as backend:
+        report = await run(backend, sessions)
+        assert counts(report) == {"seen": 3, "created": 2, "invalid": 1}
+        assert set(await rows(sessions)) == {"user_00000", "user_00002"}
+
+
 async def test_progress_is_reported_per_user(sessions: async_sessionmaker[AsyncSession]) -> None:
     """The callback sees the running counts after every listed user (the CLI's progress bar relies on it)."""
     seen: list[tuple[int, int]] = []

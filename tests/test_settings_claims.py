@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from clerk_sync.claims import OrganizationClaims, SessionClaims
-from clerk_sync.errors import ConfigurationError, TokenInvalidError
-from clerk_sync.profile import ClaimMapping, Source, to_millis
+from clerk_sync.errors import ConfigurationError, TokenClaimInvalidError, TokenError, TokenInvalidError
+from clerk_sync.profile import MAX_VERSION_MS, ClaimMapping, Source, to_millis
 from clerk_sync.settings import ClerkSettings, KeySourceKind, frontend_api_from_publishable_key, load_settings
 from clerk_sync.tokens import TokenLocation, find_token
 
@@ -150,11 +150,66 @@ def test_claim_mapping_keeps_absent_and_null_out() -> None:
         ("soon", None),
         (True, None),
         (-1, None),
+        (MAX_VERSION_MS, MAX_VERSION_MS),
+        (MAX_VERSION_MS + 1, None),
+        (1e300, None),
+        (10**19, None),
+        (float("nan"), None),
+        ("1e400", None),
     ],
 )
 def test_updated_at_seconds_or_millis(value: object, expected: int | None) -> None:
-    """updated_at may be seconds or milliseconds; both normalise to ms."""
+    """updated_at may be seconds or milliseconds; both normalise to ms, within 1970 to 9999 (a BIGINT holds
+    far more, but nothing beyond the year 9999 is a timestamp)."""
     assert to_millis(value) == expected
+
+
+def _claims(**custom: object) -> SessionClaims:
+    return SessionClaims.from_payload({"sub": "user_1", "iat": 1_700_000_000, "exp": 2, **custom})
+
+
+@pytest.mark.parametrize("value", [1e300, 10**19, -5, "soon", True, {"ms": 1}, [1]])
+def test_version_claim_that_is_no_timestamp_is_refused(value: object) -> None:
+    """A version claim that is present but no timestamp in range is a ``token-claim-invalid`` (a 401 like
+    every ``TokenError``) naming the claim, never its value; before, it was silently replaced by ``iat`` or
+    reached the database as ``1e300``."""
+    with pytest.raises(TokenClaimInvalidError) as raised:
+        ClaimMapping().to_profile(_claims(updated_at=value, email="a@x.dev"))
+    assert isinstance(raised.value, TokenError)
+    assert raised.value.code == "token-claim-invalid"
+    assert raised.value.claim == "updated_at"
+    assert "updated_at" in raised.value.message
+    assert repr(value) not in raised.value.message
+    custom = ClaimMapping(version_claim="ver")
+    with pytest.raises(TokenClaimInvalidError, match="ver claim"):
+        custom.to_profile(_claims(ver=value))
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_absent_version_claim_falls_back_to_iat(value: object) -> None:
+    """Templates render a missing value as null or an empty string: the token's ``iat`` versions the data."""
+    assert ClaimMapping().to_profile(_claims(updated_at=value)).version == 1_700_000_000_000
+
+
+def test_iat_out_of_range_is_refused_when_it_versions_the_data() -> None:
+    """Without a version claim ``iat`` is the version; one no BIGINT of our bounds can hold is refused naming
+    ``iat`` (the verifier only rejects an ``iat`` in the future)."""
+    with pytest.raises(TokenClaimInvalidError, match="iat") as raised:
+        ClaimMapping().to_profile(SessionClaims.from_payload({"sub": "user_1", "iat": -(10**20), "exp": 2}))
+    assert raised.value.claim == "iat"
+
+
+def test_claim_values_are_passed_on_uncoerced_with_their_claim_names() -> None:
+    """The mapping no longer drops a wrong-typed value (a list as ``public_metadata`` used to vanish): the sync
+    engine refuses it against the column, naming the claim the profile's labels give."""
+    mapping = ClaimMapping(columns={"email": "primaryEmail", "public_metadata": "public_metadata"})
+    profile = mapping.to_profile(_claims(primaryEmail=42, public_metadata=["pro"]))
+    assert dict(profile.fields) == {"email": 42, "public_metadata": ["pro"]}
+    assert (profile.labels["email"], profile.labels["clerk_id"], profile.labels["clerk_version"]) == (
+        "primaryEmail",
+        "sub",
+        "updated_at",
+    )
 
 
 def test_custom_mapping_and_version_claim() -> None:

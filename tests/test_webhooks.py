@@ -13,13 +13,14 @@ from svix.webhooks import Webhook
 
 from clerk_sync.errors import (
     PayloadTooLargeError,
+    WebhookFieldInvalidError,
     WebhookNotConfiguredError,
     WebhookPayloadError,
     WebhookVerificationError,
 )
 from clerk_sync.profile import Source, UserProfile
 from clerk_sync.testing.webhooks import make_webhook_secret, sign_event, sign_webhook
-from clerk_sync.users_json import primary_email, profile_from_user_json
+from clerk_sync.users_json import UserJSONError, primary_email, profile_from_user_json
 from clerk_sync.webhooks import (
     IgnoredEvent,
     UserDeletion,
@@ -380,6 +381,95 @@ def test_absent_keys_never_erase_columns() -> None:
 def test_user_json_without_any_version_is_refused() -> None:
     with pytest.raises(ValueError, match="updated_at"):
         profile_from_user_json({"id": "user_1"}, source=Source.API)
+
+
+USER = {
+    "id": "user_1",
+    "updated_at": 1_700_000_000_000,
+    "first_name": "Ada",
+    "last_name": None,
+    "image_url": "https://img.clerk.com/x",
+    "primary_email_address_id": "idn_1",
+    "email_addresses": [{"id": "idn_1", "email_address": "ada@example.org", "linked_to": []}],
+    "public_metadata": {"plan": "pro"},
+    "private_metadata": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"first_name": 42}, "first_name"),
+        ({"last_name": False}, "last_name"),
+        ({"image_url": ["https://img"]}, "image_url"),
+        ({"primary_email_address_id": 1}, "primary_email_address_id"),
+        ({"email_addresses": "ada@example.org"}, "email_addresses"),
+        ({"email_addresses": [["ada@example.org"]]}, "email_addresses[0]"),
+        ({"email_addresses": [{"email_address": "ada@example.org"}]}, "email_addresses[0].id"),
+        ({"email_addresses": [{"id": "idn_1", "email_address": {"v": 1}}]}, "email_addresses[0].email_address"),
+        ({"public_metadata": []}, "public_metadata"),
+        ({"private_metadata": "secret"}, "private_metadata"),
+        ({"updated_at": "1700000000000"}, "updated_at"),
+        ({"updated_at": 1.7e12}, "updated_at"),
+        ({"updated_at": -1}, "updated_at"),
+        ({"updated_at": 1e300}, "updated_at"),
+        ({"updated_at": True}, "updated_at"),
+        ({"id": ["user_1"]}, "id"),
+    ],
+)
+def test_user_json_of_the_wrong_type_is_refused_not_coerced(overrides: dict[str, Any], field: str) -> None:
+    """Each field Clerk's ``UserJSON`` types is refused with its name when it has another type (before:
+    ``first_name: 42`` read as cleared, ``email_addresses: "x"`` as no address, ``public_metadata: []`` as
+    ``{}``, a string ``updated_at`` parsed); the message never quotes the value."""
+    with pytest.raises(UserJSONError) as raised:
+        profile_from_user_json({**USER, **overrides}, source=Source.API, include_private_metadata=True)
+    assert raised.value.field == field
+    assert repr(next(iter(overrides.values()))) not in str(raised.value)
+    with pytest.raises(UserJSONError) as prefixed:
+        profile_from_user_json(
+            {**USER, **overrides}, source=Source.WEBHOOK, include_private_metadata=True, path="data."
+        )
+    assert prefixed.value.field == f"data.{field}"
+
+
+def test_nulls_clear_and_absent_keys_keep() -> None:
+    """What Clerk may send as null is accepted: names clear, metadata becomes empty, no addresses means no
+    email; the labels name each column's source field for refusals further on."""
+    nulls = {"id": "user_1", "updated_at": None, "first_name": None, "email_addresses": None, "public_metadata": None}
+    profile = profile_from_user_json(nulls, source=Source.WEBHOOK, version=5_000, path="data.")
+    assert dict(profile.fields) == {"email": None, "first_name": None, "public_metadata": {}}
+    assert profile.version == 5_000
+    assert (profile.labels["email"], profile.labels["clerk_id"]) == ("data.email_addresses", "data.id")
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"id": "user_1", "updated_at": 1_700_000_000_000, "first_name": 42}, "data.first_name"),
+        ({"id": "user_1", "updated_at": "soon"}, "data.updated_at"),
+        ({"id": 42}, "data.id"),
+    ],
+)
+def test_user_event_with_a_bad_field_names_it(data: dict[str, Any], field: str) -> None:
+    """``to_user_change`` turns the mapping's refusal into a ``WebhookFieldInvalidError`` (still a
+    ``webhook-payload-invalid`` 400) whose ``field`` is the path in the signed body."""
+    with pytest.raises(WebhookFieldInvalidError) as raised:
+        to_user_change(_event("user.updated", data))
+    assert raised.value.field == field
+    assert raised.value.code == "webhook-payload-invalid"
+    assert field in raised.value.message
+
+
+@pytest.mark.parametrize("timestamp", [10**30, 1e300, -1, "1700000000000", 1.5e12, True])
+def test_user_event_envelope_timestamp_must_be_an_integer_in_range(timestamp: Any) -> None:
+    """A user event's ``timestamp`` versions deletions (and creations without ``updated_at``): present but no
+    integer timestamp in range is refused naming ``timestamp``; for other events it stays lenient."""
+    for event_type in ("user.deleted", "user.created"):
+        with pytest.raises(WebhookFieldInvalidError) as raised:
+            _event(event_type, {"id": "user_1"}, timestamp=timestamp)
+        assert raised.value.field == "timestamp"
+    ignored = _event("session.created", {"id": "sess_1"}, timestamp=timestamp)
+    assert to_user_change(ignored) == IgnoredEvent(type="session.created", id=ignored.id)
 
 
 def test_make_webhook_secret_is_usable_and_random() -> None:

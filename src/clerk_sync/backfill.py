@@ -24,6 +24,7 @@ from clerk_sync.backend_api import MAX_PAGE_SIZE, BackendAPI
 from clerk_sync.db import Action, UserSync
 from clerk_sync.db.failures import unavailable_on_failure
 from clerk_sync.db.upsert import carried_values
+from clerk_sync.errors import BackendAPIError
 from clerk_sync.profile import Source, UserProfile
 from clerk_sync.users_json import profile_from_user_json
 
@@ -133,7 +134,11 @@ async def _one(
         action, columns = await _plan(session, users, profile)
         await session.rollback()  # release the read transaction (SQLite holds a snapshot otherwise)
     else:
-        action = (await users.sync(session, profile, raise_if_deleted=False)).action
+        try:
+            action = (await users.sync(session, profile, raise_if_deleted=False)).action
+        except BackendAPIError:  # a value the row cannot hold (``profile.refusal``); nothing was written
+            report.invalid += 1
+            return
         columns = ()
     if action == "created":
         report.created += 1

@@ -23,6 +23,7 @@ ClerkSyncError
 │       ├── TokenTypeMismatchError         token-type-mismatch
 │       ├── SessionPendingError            session-pending
 │       ├── SigningKeyNotFoundError        jwk-kid-mismatch
+│       ├── TokenClaimInvalidError         token-claim-invalid (a claim the user row cannot hold)
 │       ├── CookieAuthRequiresAuthorizedPartiesError  cookie-auth-requires-authorized-parties
 │       ├── SessionTokenWithoutClientUatError         session-token-but-no-client-uat
 │       └── SessionTokenIatBeforeClientUatError       session-token-iat-before-client-uat
@@ -33,6 +34,7 @@ ClerkSyncError
 ├── WebhookError                           an inbound webhook is refused: 400
 │   ├── WebhookVerificationError           webhook-signature-invalid
 │   └── WebhookPayloadError                webhook-payload-invalid
+│       └── WebhookFieldInvalidError       webhook-payload-invalid, naming the field
 ├── PayloadTooLargeError                   payload-too-large
 ├── BackendAPIError                        clerk-api-error (the Backend API answered badly or not at all)
 ├── TokenRefreshError                      token-refresh-failed (outbound client could not get a token)
@@ -55,6 +57,7 @@ __all__ = [
     "SessionTokenIatBeforeClientUatError",
     "SessionTokenWithoutClientUatError",
     "SigningKeyNotFoundError",
+    "TokenClaimInvalidError",
     "TokenError",
     "TokenExpiredError",
     "TokenIatInTheFutureError",
@@ -71,6 +74,7 @@ __all__ = [
     "UnavailableError",
     "UserDeletedError",
     "WebhookError",
+    "WebhookFieldInvalidError",
     "WebhookNotConfiguredError",
     "WebhookPayloadError",
     "WebhookVerificationError",
@@ -276,3 +280,26 @@ class SessionTokenIatBeforeClientUatError(TokenError):
     """Raised when a cookie token was issued before ``__client_uat``: the client signed in or out since."""
 
     code = "session-token-iat-before-client-uat"
+
+
+class TokenClaimInvalidError(TokenError):
+    """Raised when a verified token's claim cannot be stored in the user row: the wrong type, longer than its
+    column, or a version out of range. The message names the claim, never its value."""
+
+    code = "token-claim-invalid"
+
+    def __init__(self, message: str | None = None, *, claim: str | None = None) -> None:
+        super().__init__(message)
+        self.claim = claim
+
+
+class WebhookFieldInvalidError(WebhookPayloadError):
+    """Raised when a field of a signed webhook has the wrong type or cannot be stored; nothing was written.
+
+    The code stays ``webhook-payload-invalid`` (to the sender every unusable body is one refusal); ``field``
+    (e.g. ``data.first_name``) and the message name the field, never its value.
+    """
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

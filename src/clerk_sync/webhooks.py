@@ -27,13 +27,14 @@ from typing import Any, TypeAlias
 from svix.webhooks import Webhook
 
 from clerk_sync.errors import (
+    ClerkSyncError,
     PayloadTooLargeError,
     WebhookNotConfiguredError,
     WebhookPayloadError,
     WebhookVerificationError,
 )
-from clerk_sync.profile import Source, UserDeletion, UserProfile, to_millis
-from clerk_sync.users_json import profile_from_user_json
+from clerk_sync.profile import Source, UserDeletion, UserProfile, refusal, to_millis
+from clerk_sync.users_json import UserJSONError, profile_from_user_json
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -148,25 +149,36 @@ def to_user_change(event: WebhookEvent, *, include_private_metadata: bool = Fals
     """What ``event`` means for the users table: a profile to upsert, a tombstone, or nothing.
 
     ``user.created`` and ``user.updated`` are versioned by ``data.updated_at`` so a stale delivery never
-    overwrites a newer row; the event timestamp is the fallback. A user event without a usable user id is a
-    ``WebhookPayloadError`` rather than an ignored event: acknowledging it would silently drop a change.
+    overwrites a newer row; the event timestamp is the fallback. A user event without a usable user id, or
+    with a field of the wrong type, is a ``WebhookFieldInvalidError`` naming the field, rather than an ignored
+    (or coerced) event: acknowledging it would silently drop a change, coercing it would erase data.
     """
     if event.type not in USER_EVENT_TYPES:
         return IgnoredEvent(type=event.type, id=event.id)
     if event.type == "user.deleted":
         clerk_id = event.data.get("id")
         if not isinstance(clerk_id, str) or not clerk_id:
-            raise WebhookPayloadError("user.deleted event has no string data.id")
-        return UserDeletion(clerk_id=clerk_id, version=event.timestamp_ms)
+            raise _field_error("data.id", "must be a non-empty string")
+        return UserDeletion(clerk_id=clerk_id, version=event.timestamp_ms, labels=_DELETION_LABELS)
     try:
         return profile_from_user_json(
             event.data,
             source=Source.WEBHOOK,
             version=event.timestamp_ms,
             include_private_metadata=include_private_metadata,
+            path="data.",
         )
-    except ValueError as exc:
-        raise WebhookPayloadError(f"{event.type} event: {exc}") from None
+    except UserJSONError as exc:
+        raise _field_error(exc.field, exc.reason) from None
+
+
+#: A deletion's id is ``data.id``; its version is the envelope's ``timestamp`` (Clerk sends no ``updated_at``).
+_DELETION_LABELS: Mapping[str, str] = MappingProxyType({"clerk_id": "data.id", "clerk_version": "timestamp"})
+
+
+def _field_error(field: str, reason: str) -> ClerkSyncError:
+    """The same refusal the sync engine raises for a webhook value the columns cannot hold."""
+    return refusal(Source.WEBHOOK, field, reason)
 
 
 def _load_secret(secret: str | None) -> Webhook:
@@ -251,7 +263,7 @@ def _parse_event(body: bytes, msg_id: str, header_seconds: int) -> WebhookEvent:
         raise WebhookPayloadError("webhook body has no string 'type'")
     if not isinstance(data, dict):
         raise WebhookPayloadError("webhook body has no object 'data'")
-    timestamp_ms = to_millis(payload.get("timestamp"))
+    timestamp_ms = _event_timestamp(payload.get("timestamp"), event_type)
     instance_id = payload.get("instance_id")
     attributes = payload.get("event_attributes")
     return WebhookEvent(
@@ -264,3 +276,18 @@ def _parse_event(body: bytes, msg_id: str, header_seconds: int) -> WebhookEvent:
         data=MappingProxyType(data),
         attributes=MappingProxyType(attributes if isinstance(attributes, dict) else {}),
     )
+
+
+def _event_timestamp(value: object, event_type: str) -> int | None:
+    """The envelope's ``timestamp`` in ms; None when absent (the signed header time stands in).
+
+    For user events it versions the change, so a value that is present but no integer timestamp of 1970 to
+    9999 is refused rather than replaced by the header time; other events only pass through and keep the
+    lenient reading.
+    """
+    if value is None:
+        return None
+    millis = to_millis(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    if millis is None and event_type in USER_EVENT_TYPES:
+        raise _field_error("timestamp", "must be an integer timestamp (seconds or milliseconds, 1970 to 9999)")
+    return millis if millis is not None else to_millis(value)

@@ -1,16 +1,28 @@
-"""A database that cannot be reached surfaces as ``DatabaseUnavailableError``, never as a driver error."""
+"""A database that cannot be reached surfaces as ``DatabaseUnavailableError``, never as a driver error; a value
+the database refuses is a refusal of the data, never an outage."""
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import TextClause, text
+from sqlalchemy import TextClause, insert, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from clerk_sync.db import Base, User, UserDeletion, UserSync, create_engine, create_sessionmaker, is_unavailable
-from clerk_sync.errors import DatabaseUnavailableError
+from clerk_sync.db import (
+    Base,
+    User,
+    UserDeletion,
+    UserSync,
+    create_engine,
+    create_sessionmaker,
+    is_data_error,
+    is_unavailable,
+)
+from clerk_sync.errors import DatabaseUnavailableError, TokenClaimInvalidError
 from tests.databases import drop_postgres_database, temporary_postgres_database
 from tests.db.factories import profile
 
@@ -106,3 +118,91 @@ def test_bugs_stay_loud() -> None:
     assert is_unavailable(sa_exc.DBAPIError("SELECT", {}, orig, connection_invalidated=True))
     assert is_unavailable(ConnectionRefusedError())
     assert not is_unavailable(ValueError())
+
+
+# --- refused values are the data's fault, not an outage --------------------------------------------------
+
+#: Values the pre-write checks would refuse, sent straight to the database to see how it refuses them.
+REFUSED_VALUES: dict[str, dict[str, Any]] = {
+    "clerk_id-too-long": {"clerk_id": "u" * 300},
+    "email-not-text": {"clerk_id": "user_2", "email": 42},
+    "name-with-nul": {"clerk_id": "user_3", "first_name": "a\x00b"},
+    "name-lone-surrogate": {"clerk_id": "user_4", "first_name": "a\ud800"},
+    "metadata-nul": {"clerk_id": "user_5", "public_metadata": {"k": "\x00"}},
+    "version-beyond-bigint": {"clerk_id": "user_6", "clerk_version": 2**63},
+    "duplicate-clerk_id": {"clerk_id": "user_1"},
+    "not-bindable": {"clerk_id": "user_7", "email": {"a": 1}},
+}
+
+
+#: What SQLite stores as given (and hands back changed, or not at all on PostgreSQL): the checks refuse these.
+STORED_BY_SQLITE = {"clerk_id-too-long", "email-not-text", "name-with-nul", "metadata-nul"}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_VALUES))
+async def test_what_each_database_refuses_is_a_data_error(db_url: str, case: str) -> None:
+    """Whatever each backend does with a value it cannot store (PostgreSQL: SQLSTATE 22/23, often as a plain
+    ``DBAPIError``; SQLite: ``IntegrityError``, a binding error, a raw ``OverflowError``), it is a data error,
+    never "unavailable" (before: PostgreSQL's were all ``database-unavailable``)."""
+    engine = create_engine(db_url)
+    statement = insert(User).values(**REFUSED_VALUES[case])
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+            await connection.execute(insert(User).values(clerk_id="user_1"))
+        if db_url.startswith("sqlite") and case in STORED_BY_SQLITE:
+            async with engine.begin() as connection:
+                await connection.execute(statement)
+            return
+        with pytest.raises((sa_exc.SQLAlchemyError, OverflowError, UnicodeEncodeError)) as raised:
+            async with engine.begin() as connection:
+                await connection.execute(statement)
+    finally:
+        await engine.dispose()
+    assert is_data_error(raised.value), repr(raised.value)
+    assert not is_unavailable(raised.value)
+
+
+LONG_NAME = "Augusta"  # not on a line of the traceback below, so finding it there means it leaked
+
+
+@pytest.mark.postgres
+async def test_a_value_postgres_refuses_is_the_sources_refusal_with_nothing_chained(postgres_url: str) -> None:
+    """Past the pre-write checks (an app constraint they cannot know): the sync engine answers with the
+    source's refusal, after rolling back, with no driver error chained that could quote the value."""
+    engine = create_engine(postgres_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+            await connection.execute(
+                text("ALTER TABLE users ADD CONSTRAINT short_names CHECK (length(first_name) < 4)")
+            )
+        async with create_sessionmaker(engine)() as session:
+            with pytest.raises(TokenClaimInvalidError) as raised:
+                await UserSync().sync(session, profile(first_name=LONG_NAME))
+            assert raised.value.__cause__ is None
+            assert raised.value.__suppress_context__
+            assert LONG_NAME not in "".join(traceback.format_exception(raised.value))
+            assert not session.in_transaction()
+        async with create_sessionmaker(engine)() as session:
+            assert (await UserSync().sync(session, profile(first_name="Ada"))).action == "created"
+    finally:
+        await engine.dispose()
+
+
+def test_data_errors_are_classified_without_a_database() -> None:
+    """SQLSTATE 22/23 on any ``DBAPIError`` is a data error, other states are not; a broken connection is
+    unavailability whatever it says; conversion errors raised before the driver are data errors."""
+
+    class Orig(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__("boom")
+            self.sqlstate = sqlstate
+
+    assert is_data_error(sa_exc.DBAPIError("INSERT", {}, Orig("22001")))
+    assert is_data_error(sa_exc.DBAPIError("INSERT", {}, Orig("23505")))
+    assert not is_data_error(sa_exc.DBAPIError("INSERT", {}, Orig("57P01")))
+    assert is_unavailable(sa_exc.DBAPIError("INSERT", {}, Orig("57P01")))
+    assert not is_data_error(sa_exc.DBAPIError("INSERT", {}, Orig("22001"), connection_invalidated=True))
+    assert is_data_error(sa_exc.StatementError("bind", "INSERT", {}, TypeError("not JSON serializable")))
+    assert not is_data_error(sa_exc.ProgrammingError("SELECT", {}, Exception("no such table")))

@@ -5,6 +5,8 @@ Only the service's lifespan (or the app's) calls these; everything else receives
 
 from __future__ import annotations
 
+import functools
+import logging
 import weakref
 from typing import Any
 
@@ -57,16 +59,49 @@ _POSTGRES_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: Statement parameters are the user's email and names: with ``hide_parameters`` SQLAlchemy leaves them out of
+#: its log lines (``echo``) and of every exception's text, so no failure puts personal data in a log or trace.
+_ALL_DEFAULTS: dict[str, Any] = {"hide_parameters": True}
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine; keyword arguments override our defaults and go to ``create_async_engine``."""
     backend = make_url(url).get_backend_name()
-    options: dict[str, Any] = dict(_POSTGRES_DEFAULTS) if backend == "postgresql" else {}
+    options: dict[str, Any] = dict(_ALL_DEFAULTS)
+    if backend == "postgresql":
+        options.update(_POSTGRES_DEFAULTS)
     options.update(kwargs)
     engine = create_async_engine(url, **options)
     _CONNECT_ARGS[engine.sync_engine] = dict(options.get("connect_args", {}))
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        _hide_aiosqlite_arguments()
     return engine
+
+
+class _CallNamesOnly(logging.Filter):
+    """aiosqlite logs every call it hands its thread at DEBUG, with the call's arguments: a statement's
+    parameters (emails, names) included. The records stay, naming the call (``Cursor.execute``) only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_call_name(arg) if callable(arg) else arg for arg in record.args)
+        return True
+
+
+_AIOSQLITE_FILTER = _CallNamesOnly()
+
+
+def _hide_aiosqlite_arguments() -> None:
+    logger = logging.getLogger("aiosqlite")
+    if _AIOSQLITE_FILTER not in logger.filters:
+        logger.addFilter(_AIOSQLITE_FILTER)
+
+
+def _call_name(call: Any) -> str:
+    while isinstance(call, functools.partial):
+        call = call.func
+    return str(getattr(call, "__qualname__", type(call).__name__))
 
 
 def connect_args(engine: AsyncEngine) -> dict[str, Any]:
@@ -101,7 +136,7 @@ def sqlite_reader(engine: AsyncEngine) -> Engine | None:
         return None
     # One connection: reads run to completion inside one event-loop step, so they never overlap, and a sync
     # pool that made the loop wait for a connection held by another coroutine would deadlock.
-    reader = create_sync_engine(url.set(drivername="sqlite+pysqlite"), poolclass=StaticPool)
+    reader = create_sync_engine(url.set(drivername="sqlite+pysqlite"), poolclass=StaticPool, hide_parameters=True)
     event.listen(reader, "connect", _configure_reader)
     event.listen(engine.sync_engine, "engine_disposed", lambda _engine: reader.dispose())
     _READERS[engine.sync_engine] = reader

@@ -6,7 +6,9 @@ the mixin is mixed into the app's own base, whose map we do not control.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Integer, String, Text, text
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from clerk_sync.db.base import UTCDateTime
 
-__all__ = ["ENGINE_COLUMNS", "ClerkUserMixin", "JSONDocument", "utcnow"]
+__all__ = ["DECLARED_LENGTHS", "ENGINE_COLUMNS", "ClerkUserMixin", "JSONDocument", "utcnow"]
 
 #: JSONB on PostgreSQL: plain ``json`` has no equality operator, and the upsert compares documents.
 #: ``none_as_null``: a cleared document is SQL NULL, not the JSON text ``null``.
@@ -23,6 +25,14 @@ JSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "p
 
 #: Columns the sync engine writes itself; a profile may never carry them.
 ENGINE_COLUMNS = frozenset({"id", "clerk_id", "created_at", "updated_at", "deleted_at", "clerk_version"})
+
+#: The most characters a synced ``Text`` column accepts (a ``String(n)`` column's own ``n`` wins). ``Text`` has
+#: no limit of its own, yet no real value comes near these: an address is at most 320 characters (RFC 5321:
+#: 64 + 1 + 255), Clerk caps names at 256, an image URL is a few hundred. They are declared here rather than in
+#: the schema, so the tables (and their migrations) stay as they are.
+DECLARED_LENGTHS: Mapping[str, int] = MappingProxyType(
+    {"email": 320, "first_name": 1024, "last_name": 1024, "image_url": 4096}
+)
 
 
 def utcnow() -> datetime:

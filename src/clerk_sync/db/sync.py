@@ -22,14 +22,15 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from clerk_sync.db.engine import READER_KEY
 from clerk_sync.db.failures import unavailable_on_failure
+from clerk_sync.db.limits import ColumnLimits
 from clerk_sync.db.mixin import ClerkUserMixin, utcnow
 from clerk_sync.db.models import User
 from clerk_sync.db.reader import UserReader
 from clerk_sync.db.upsert import carried_values, tombstone_statement, upsert_statement
 from clerk_sync.db.webhook_log import last_webhook_at, record_webhook
-from clerk_sync.errors import UserDeletedError
+from clerk_sync.errors import ClerkSyncError, UserDeletedError
 from clerk_sync.metrics import USERS_WRITTEN
-from clerk_sync.profile import Source, UserDeletion, UserProfile
+from clerk_sync.profile import Source, UserDeletion, UserProfile, refusal
 
 __all__ = ["Action", "SyncHook", "SyncResult", "UserDeletion", "UserSync", "WebhookOutcome"]
 
@@ -64,6 +65,12 @@ class UserSync(Generic[M]):
     Framework-free and stateless apart from its configuration: build one at start, share it. Each method takes
     the caller's ``AsyncSession``, commits the transaction it wrote in, and raises ``DatabaseUnavailableError``
     (never a driver error) when the database cannot be reached.
+
+    A value the model's columns cannot hold (``clerk_sync.db.limits``), or one the database refuses, is refused
+    before anything is written, with the error of the profile's source (``clerk_sync.profile.refusal``): a
+    token's claim is a ``TokenClaimInvalidError``, a webhook's field a ``WebhookFieldInvalidError``, a Backend
+    API answer a ``BackendAPIError``. Token profiles are checked only when they are about to be written, so the
+    steady state (nothing to write) costs no check at all; webhooks are checked before their ledger row.
     """
 
     @overload
@@ -109,6 +116,7 @@ class UserSync(Generic[M]):
         # Built once: composing the expression costs more than running the cached statement (profiled).
         self._by_clerk_id = select(resolved).where(resolved.clerk_id == bindparam("clerk_id"))
         self._class_manager = sa_inspect(resolved).class_manager
+        self._limits: dict[str, ColumnLimits] = {}  # by dialect name, built on the first write
 
     async def read(self, reader: UserReader, profile: UserProfile) -> SyncResult[M] | None:
         """The steady state without a session: the stored row, when it already reflects ``profile``.
@@ -144,7 +152,7 @@ class UserSync(Generic[M]):
         Raises ``UserDeletedError`` for a tombstoned user (the request path answers 401 ``user-deleted``);
         with ``raise_if_deleted=False`` the result's action is ``deleted`` instead.
         """
-        async with unavailable_on_failure(session):
+        async with unavailable_on_failure(session, partial(_refused, profile.source)):
             result, wrote = await self._sync(session, profile, utcnow())
             if wrote:  # even a rejected upsert holds SQLite's write lock until the transaction ends
                 await session.commit()
@@ -157,8 +165,10 @@ class UserSync(Generic[M]):
         self, session: AsyncSession, clerk_id: str, version: int, source: Source = Source.WEBHOOK
     ) -> SyncResult[M]:
         """Tombstone the user (creating the tombstone if never seen); idempotent, never a hard delete."""
-        async with unavailable_on_failure(session):
-            result = await self._delete(session, UserDeletion(clerk_id, version, source), utcnow())
+        deletion = UserDeletion(clerk_id, version, source)
+        self.limits(session).check_deletion(deletion)
+        async with unavailable_on_failure(session, partial(_refused, source)):
+            result = await self._delete(session, deletion, utcnow())
             await session.commit()
         await self._after(result)
         return result
@@ -166,16 +176,25 @@ class UserSync(Generic[M]):
     async def apply_webhook(
         self, session: AsyncSession, *, svix_id: str, event_type: str, change: UserProfile | UserDeletion
     ) -> WebhookOutcome:
-        """Apply one Svix message exactly once: its ledger row and its effect commit in one transaction."""
+        """Apply one Svix message exactly once: its ledger row and its effect commit in one transaction.
+
+        Everything is checked before the ledger row: a refused event leaves no trace, so it is not "applied".
+        """
+        limits = self.limits(session)
+        limits.check_webhook(svix_id, event_type)
+        if isinstance(change, UserDeletion):
+            limits.check_deletion(change)
+        else:
+            limits.check_profile(change, carried_values(self.model, change.fields))
         now = utcnow()
-        async with unavailable_on_failure(session):
+        async with unavailable_on_failure(session, partial(_refused, change.source)):
             if not await record_webhook(session, svix_id=svix_id, event_type=event_type, now=now):
                 await session.rollback()
                 return "duplicate"
             if isinstance(change, UserDeletion):
                 result = await self._delete(session, change, now)
             else:
-                result, _ = await self._sync(session, change, now)
+                result, _ = await self._sync(session, change, now, checked=True)
             await session.commit()
         await self._after(result)
         return result.action
@@ -194,14 +213,29 @@ class UserSync(Generic[M]):
         async with unavailable_on_failure(session):
             return await last_webhook_at(session)
 
-    async def _sync(self, session: AsyncSession, profile: UserProfile, now: datetime) -> tuple[SyncResult[M], bool]:
-        """Read, and upsert only on a miss or a change. Returns the result and whether a write was attempted."""
+    def limits(self, session: AsyncSession) -> ColumnLimits:
+        """What the model's columns hold on the session's database (built once per dialect)."""
+        dialect = session.get_bind().dialect
+        limits = self._limits.get(dialect.name)
+        if limits is None:
+            limits = self._limits[dialect.name] = ColumnLimits(self.model, dialect)
+        return limits
+
+    async def _sync(
+        self, session: AsyncSession, profile: UserProfile, now: datetime, *, checked: bool = False
+    ) -> tuple[SyncResult[M], bool]:
+        """Read, and upsert only on a miss or a change. Returns the result and whether a write was attempted.
+
+        The profile is checked against the columns only here, once a write is due (unless ``checked``).
+        """
         values = carried_values(self.model, profile.fields)
         user = await self._load(session, profile.clerk_id, fast=True)
         if user is not None:
             verdict = _verdict(partial(getattr, user), profile.version, values)
             if verdict is not None:
                 return SyncResult(user, verdict, profile.source), False
+        if not checked:
+            self.limits(session).check_profile(profile, values)
         changed = tuple(key for key in values if user is None or getattr(user, key) != values[key])
         stmt = upsert_statement(
             self.model,
@@ -289,6 +323,11 @@ class UserSync(Generic[M]):
             await hook(result)
         except Exception:
             _log.exception("on_user_%s hook failed for %s", result.action, result.user.clerk_id)
+
+
+def _refused(source: Source) -> ClerkSyncError:
+    """The refusal for a value the database itself refused; which one it did not say in a form we repeat."""
+    return refusal(source, None, "holds a value the database refused")
 
 
 #: Besides the profile's own columns, what ``_verdict`` reads.

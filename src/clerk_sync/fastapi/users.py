@@ -98,18 +98,24 @@ def _bind(session: AsyncSession, user: Any) -> None:
 async def _fetch_first_sight(
     runtime: ClerkRuntime, session: AsyncSession, clerk_id: str, created: SyncResult[Any]
 ) -> SyncResult[Any]:
-    """Clerk's default token names the user and nothing more: fetch the profile once, on creation only."""
+    """Clerk's default token names the user and nothing more: fetch the profile once, on creation only.
+
+    The fetch is a bonus, never a condition: an unreachable API, or a profile the row cannot hold (refused as a
+    ``BackendAPIError``), leaves the user as created from the token, and the request goes on.
+    """
     assert runtime.backend is not None
     try:
         profile = await runtime.backend.get_user_profile(
             clerk_id, source=Source.API, include_private_metadata=runtime.settings.include_private_metadata
         )
+        if profile is None:
+            return created
+        return await require_database(runtime).users.sync(session, profile)
     except BackendAPIError as exc:
         logger.warning("first-sight profile fetch failed for %s: %s", clerk_id, exc.message)
-        return created
-    if profile is None:
-        return created
-    return await require_database(runtime).users.sync(session, profile)
+    if sa_inspect(created.user).expired_attributes:  # a refusal by the database rolled the session back
+        await session.refresh(created.user)
+    return created
 
 
 class ClerkUserScheme(ClerkScheme):

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -108,10 +109,18 @@ async def test_webhook_route_documents_headers_body_and_refusals(tmp_path: Path,
         assert_conforms(openapi, "/webhooks/clerk", "post", unconfigured)
 
 
-async def test_readyz_is_not_ok_without_a_webhook_secret(tmp_path: Path, clerk_issuer: TokenIssuer) -> None:
+async def test_readyz_is_not_ok_without_a_webhook_secret(
+    tmp_path: Path, clerk_issuer: TokenIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
     """The service always mounts the webhook route; without a secret that route can only answer 503, so /readyz
-    is 503 with ``checks.webhooks == "not configured"`` (documented body); with one it is 200."""
+    is 503 with ``checks.webhooks == "not configured"`` (documented body) and start-up says so once; with a
+    secret it is 200."""
+    caplog.set_level(logging.WARNING, logger="clerk_sync")
     async with reference(tmp_path, clerk_issuer, secret=None) as (client, openapi):
+        warned = [r.getMessage() for r in caplog.records if "CLERK_WEBHOOK_SIGNING_SECRET" in r.getMessage()]
+        assert warned == [
+            "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /webhooks/clerk answers 503 and /readyz is not ready"
+        ]
         response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["status"] == "unavailable"

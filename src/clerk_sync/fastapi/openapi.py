@@ -20,10 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from clerk_sync.errors import ClerkSyncError
 from clerk_sync.fastapi.errors import PROBLEM_JSON, status_for
 
-__all__ = ["ProblemDetails", "ProblemField", "problem_responses", "use_problem_validation_errors"]
+__all__ = ["ProblemDetails", "ProblemField", "problem_responses", "problem_schema", "use_problem_validation_errors"]
 
 #: The codes of refusals that are not ``ClerkSyncError``s (``install_exception_handlers(all_errors=True)``).
-HTTP_CODES: dict[int, tuple[str, ...]] = {
+_HTTP_CODES: dict[int, tuple[str, ...]] = {
     400: ("body-invalid",),
     404: ("not-found",),
     405: ("method-not-allowed",),
@@ -84,7 +84,7 @@ def problem_responses(*errors: type[ClerkSyncError] | int) -> dict[int | str, di
     codes: dict[int, set[str]] = {}
     for error in errors:
         if isinstance(error, int):
-            codes.setdefault(error, set()).update(HTTP_CODES.get(error, ()))
+            codes.setdefault(error, set()).update(_HTTP_CODES.get(error, ()))
             continue
         for cls in _with_subclasses(error):
             codes.setdefault(status_for(cls), set()).add(cls.code)

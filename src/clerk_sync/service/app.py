@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 from typing import Any, Literal
@@ -31,6 +32,8 @@ from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import ClerkSettings, load_settings
 
 __all__ = ["create_app", "user_json"]
+
+logger = logging.getLogger("clerk_sync")
 
 
 def user_json(user: ClerkUserMixin) -> dict[str, Any]:
@@ -67,6 +70,10 @@ def create_app(
     embedded = settings.database_url.startswith("sqlite")
     clerk = ClerkSync(clerk_settings, database_url=settings.database_url, migrate=embedded, key_set=key_set)
     clerk.validate()
+    if clerk_settings.webhook_signing_secret is None:
+        logger.warning(
+            "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /webhooks/clerk answers 503 and /readyz is not ready"
+        )
     app = FastAPI(title="clerk-sync reference service", lifespan=clerk.lifespan)
     install_exception_handlers(app, all_errors=True)
     app.include_router(webhook_router())

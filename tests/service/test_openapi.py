@@ -159,3 +159,20 @@ async def test_every_error_response_is_problem_json(tmp_path: Path, clerk_issuer
         assert status != "422", path
         assert list(response["content"]) == [PROBLEM_JSON], (path, status)
         assert response["content"][PROBLEM_JSON]["schema"]["properties"]["status"]["const"] == int(status)
+
+
+async def test_reference_service_refuses_unknown_paths_and_methods_as_problems(
+    tmp_path: Path, clerk_issuer: TokenIssuer
+) -> None:
+    """The service opts in to ``all_errors``: a path it does not serve is a 404 problem, a method a path does not
+    accept a 405 problem keeping ``Allow``."""
+    async with reference(tmp_path, clerk_issuer) as (client, _):
+        missing = await client.get("/nope")
+        wrong = await client.delete("/me")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == PROBLEM_JSON
+    assert missing.json()["code"] == "not-found"
+    assert wrong.status_code == 405
+    assert wrong.headers["content-type"] == PROBLEM_JSON
+    assert wrong.json()["code"] == "method-not-allowed"
+    assert wrong.headers["allow"] == "GET"

@@ -142,8 +142,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _outer_error(request: Request, exc: Exception) -> JSONResponse:
-    """Starlette's ``ServerErrorMiddleware`` calls this for an exception raised outside the routes (in a middleware
-    added after ours). It re-raises afterwards and the server logs that, so logging here would log it twice."""
+    """Starlette's ``ServerErrorMiddleware`` calls this for an exception raised outside the catch-all (in one of
+    the app's own middleware). It re-raises afterwards and the server logs that, so logging here would log twice."""
     return problem_response(500, "internal-error", "An unexpected error occurred.")
 
 

@@ -8,6 +8,7 @@ from clerk_sync.claims import OrganizationClaims, SessionClaims
 from clerk_sync.errors import ConfigurationError, TokenClaimInvalidError, TokenError, TokenInvalidError
 from clerk_sync.profile import MAX_VERSION_MS, ClaimMapping, Source, to_millis
 from clerk_sync.settings import ClerkSettings, KeySourceKind, frontend_api_from_publishable_key, load_settings
+from clerk_sync.testing import make_webhook_secret
 from clerk_sync.tokens import TokenLocation, find_token
 
 PK = "pk_test_Y2xlcmsuaW5zcGlyZWQucHVtYS03NC5sY2wuZGV2JA"
@@ -70,8 +71,10 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_secrets_are_not_in_repr() -> None:
     """Settings never print their secrets."""
-    settings = ClerkSettings(secret_key="sk_test_hidden", webhook_signing_secret="whsec_hidden")
+    webhook_secret = make_webhook_secret()
+    settings = ClerkSettings(secret_key="sk_test_hidden", webhook_signing_secret=webhook_secret)
     assert "hidden" not in repr(settings)
+    assert webhook_secret.removeprefix("whsec_") not in repr(settings)
 
 
 def test_v2_organization_claims() -> None:

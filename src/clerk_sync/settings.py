@@ -18,6 +18,9 @@ from clerk_sync.errors import ConfigurationError
 
 __all__ = ["ClerkSettings", "KeySourceKind", "frontend_api_from_publishable_key", "load_settings"]
 
+_WEBHOOK_SECRET_PREFIX = "whsec_"
+_WEBHOOK_KEY_BYTES = (24, 64)
+
 
 class KeySourceKind(StrEnum):
     """Where signing keys come from, in the order DESIGN.md gives: the first configured one alone."""
@@ -88,6 +91,25 @@ class ClerkSettings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith("sk_"):
             raise ValueError("must start with sk_")
         return value
+
+    @field_validator("webhook_signing_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        """A secret that cannot verify anything would turn every delivery into a 400 that Svix retries for days:
+        refuse it at start. Standard Webhooks: ``whsec_`` + base64 of 24-64 random bytes (padding optional)."""
+        if value is None:
+            return None
+        raw = value.get_secret_value().strip()
+        encoded = raw.removeprefix(_WEBHOOK_SECRET_PREFIX)
+        if encoded == raw:
+            raise ValueError("must start with whsec_ (copy the signing secret of the Clerk webhook endpoint)")
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except binascii.Error:
+            raise ValueError("must be whsec_ followed by base64") from None
+        if not _WEBHOOK_KEY_BYTES[0] <= len(key) <= _WEBHOOK_KEY_BYTES[1]:
+            raise ValueError(f"must encode 24 to 64 bytes after whsec_, not {len(key)}")
+        return SecretStr(raw)
 
     @field_validator("publishable_key")
     @classmethod

@@ -30,9 +30,10 @@ LOOPBACK = "http://127.0.0.1:8000"
 
 @pytest.fixture
 async def client(clerk_issuer: TokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
-    """The router alone, with the service's error handlers, so 422s are the service's problem documents."""
+    """The router alone, with the service's error handlers (``all_errors=True``), so 422s are the service's
+    problem documents."""
     app = FastAPI()
-    install_exception_handlers(app)
+    install_exception_handlers(app, all_errors=True)
     app.include_router(demo_router(clerk_issuer))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as http:

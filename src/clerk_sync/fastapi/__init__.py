@@ -13,6 +13,7 @@ from clerk_sync.fastapi.deps import (
 )
 from clerk_sync.fastapi.errors import install_exception_handlers, problem_response, status_for
 from clerk_sync.fastapi.metrics import metrics_router
+from clerk_sync.fastapi.openapi import ProblemDetails, problem_responses
 from clerk_sync.fastapi.runtime import ClerkRuntime, ClerkSync, Database, get_runtime, runtime_of
 from clerk_sync.fastapi.users import (
     ClerkUserScheme,
@@ -38,6 +39,7 @@ __all__ = [
     "Database",
     "OptionalClaims",
     "OptionalUser",
+    "ProblemDetails",
     "RuntimeDep",
     "SessionDep",
     "bearer_scheme",
@@ -50,6 +52,7 @@ __all__ = [
     "install_exception_handlers",
     "metrics_router",
     "problem_response",
+    "problem_responses",
     "require_database",
     "runtime_of",
     "status_for",

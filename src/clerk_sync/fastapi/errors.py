@@ -1,18 +1,30 @@
 """The only place where clerk-sync errors become HTTP: RFC 9457 problem documents with a stable ``code``.
 
 401s carry ``WWW-Authenticate: Bearer`` (RFC 6750: ``error="invalid_token"`` only when a token was sent);
-our own failures are 503 with ``Retry-After`` so clients retry instead of signing the user out; anything
-unexpected is a 500 problem document without a trace (the trace goes to the server log).
+our own failures are 503 with ``Retry-After`` so clients retry instead of signing the user out.
+
+``install_exception_handlers(app)`` leaves the host app as it was, apart from clerk-sync's own errors: its 404s,
+validation errors and crashes keep whatever the app (or FastAPI) does with them. ``all_errors=True`` takes those
+over too, as the reference service does: every refusal becomes a problem document (404, 405 with ``Allow``,
+400 for a body that is not JSON, 422 for one that does not match the schema) and an unexpected exception
+becomes a problem+json 500, logged once, on a connection that stays open.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import traceback
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clerk_sync.errors import (
     AuthenticationError,
@@ -41,18 +53,42 @@ _STATUS: tuple[tuple[type[ClerkSyncError], int], ...] = (
     (ClerkSyncError, 500),
 )
 
+#: Codes for the refusals FastAPI and Starlette raise themselves (``all_errors=True``); other statuses get the
+#: slug of their reason phrase ("Unsupported Media Type" -> ``unsupported-media-type``, "I'm a Teapot" ->
+#: ``i-m-a-teapot``).
+_HTTP_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}
 
-def status_for(exc: ClerkSyncError) -> int:
-    """The HTTP status for an error, by the first matching class in its MRO order of the table."""
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
+#: FastAPI's ``HTTPException`` detail when a body could not be decoded at all (``fastapi.routing``: not UTF-8,
+#: a broken form); a JSON syntax error arrives as a ``RequestValidationError`` of type ``json_invalid`` instead.
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
+#: Secrets shorter than this are not tokens; redacting them would blank out ordinary words in a traceback.
+_MIN_REDACTED = 8
+
+
+def status_for(exc: ClerkSyncError | type[ClerkSyncError]) -> int:
+    """The HTTP status for an error (or an error class), by the first matching class of the table."""
+    cls = exc if isinstance(exc, type) else type(exc)
+    for base, status in _STATUS:
+        if issubclass(cls, base):
             return status
     return 500  # pragma: no cover - ClerkSyncError closes the table
 
 
-def problem_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """A problem document; ``code`` is the field clients branch on."""
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail, "code": code}
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def problem_response(
+    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None, **extensions: Any
+) -> JSONResponse:
+    """A problem document; ``code`` is the field clients branch on. ``extensions`` are extra members (RFC 9457
+    section 3.2), such as the ``errors`` list of a 422."""
+    body = {"type": "about:blank", "title": _title(status), "status": status, "detail": detail, "code": code}
+    body.update(extensions)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -73,18 +109,125 @@ async def _clerk_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(status, exc.code, exc.message, headers)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's and FastAPI's own refusals (no route, wrong method, undecodable body) as problem documents;
+    headers such as ``Allow`` on a 405 are kept."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status in (204, 304):  # no body allowed; Starlette's own handler makes the same exception
+        return Response(status_code=status, headers=exc.headers)
+    code = _HTTP_CODES.get(status) or re.sub(r"[^a-z0-9]+", "-", _title(status).lower()).strip("-")
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else _title(status)
+    if status == 400 and detail == _FASTAPI_BODY_ERROR:
+        code, detail = "body-invalid", "The request body could not be decoded."
+    elif status == 404:
+        detail = "Nothing is served at this path."
+    elif status == 405:
+        detail = "This path does not accept the method; the Allow header lists the ones it does."
+    return problem_response(status, code, detail, exc.headers)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """A body that is not JSON at all is a 400 (nothing to validate); one that parses but does not match the
+    endpoint's schema is a 422 listing where and why, never echoing the input back."""
     assert isinstance(exc, RequestValidationError)
-    return problem_response(422, "request-invalid", "The request does not match the endpoint's schema.")
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return problem_response(400, "body-invalid", "The request body is not valid JSON.")
+    listed = [
+        {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", "")), "type": error["type"]}
+        for error in errors[:20]
+    ]
+    return problem_response(422, "request-invalid", "The request does not match the endpoint's schema.", errors=listed)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+async def _outer_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's ``ServerErrorMiddleware`` calls this for an exception raised outside the catch-all (in one of
+    the app's own middleware). It re-raises afterwards and the server logs that, so logging here would log twice."""
     return problem_response(500, "internal-error", "An unexpected error occurred.")
 
 
-def install_exception_handlers(app: FastAPI) -> None:
-    """Render every ``ClerkSyncError`` (Starlette resolves subclasses by MRO) and hide unexpected traces."""
+class _UnexpectedErrors:
+    """Catches what no handler took, innermost among the app's middleware, and answers it itself.
+
+    Starlette's ``ServerErrorMiddleware`` sends its 500 and then re-raises (so servers can log): uvicorn logs the
+    traceback a second time and, the response having started, closes the keep-alive connection. Here the
+    exception ends: one log record (method and path; never headers, query or body, and the request's own token
+    redacted from the traceback text), a problem+json 500, and the connection stays usable. When the response
+    had already started there is nothing valid left to send; returning lets the server close that connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        send_failed = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started, send_failed
+            if message["type"] == "http.response.start":
+                started = True
+            try:
+                await send(message)
+            except BaseException:
+                send_failed = True
+                raise
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            # What ``send`` raised belongs to the layers outside (a server's disconnect, a body limiter's signal
+            # that it answered already): theirs to handle. Debug mode wants Starlette's traceback page.
+            if send_failed or getattr(scope.get("app"), "debug", False):
+                raise
+            text = _redact("".join(traceback.format_exception(exc)), _request_secrets(scope))
+            logger.error("unhandled error on %s %s\n%s", scope.get("method"), scope.get("path"), text.rstrip())
+            if not started:
+                response = problem_response(500, "internal-error", "An unexpected error occurred.")
+                await response(scope, receive, send)
+
+
+def _request_secrets(scope: Scope) -> list[str]:
+    """The credentials this request carried: the Authorization value (and its token) and every cookie value."""
+    found: list[str] = []
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name == "authorization":
+            found.append(value)
+            found.extend(value.split())
+        elif name == "cookie":
+            found.extend(part.partition("=")[2].strip() for part in value.split(";"))
+    return found
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted({s for s in secrets if len(s) >= _MIN_REDACTED}, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def install_exception_handlers(app: FastAPI, *, all_errors: bool = False) -> None:
+    """Render every ``ClerkSyncError`` as problem+json (Starlette resolves subclasses by MRO).
+
+    ``all_errors=True`` also takes over the app's own refusals and crashes, and rewrites FastAPI's generated 422
+    responses in the OpenAPI document to match; call it before the app serves its first request.
+    """
     app.add_exception_handler(ClerkSyncError, _clerk_error)
+    if not all_errors:
+        return
+    if app.middleware_stack is not None:
+        raise RuntimeError("install_exception_handlers(all_errors=True) must run before the app starts")
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, _outer_error)
+    # Appended, not ``add_middleware`` (which prepends): the catch-all sits inside every middleware the app adds,
+    # before or after this call, so a route's crash reaches them as a finished 500, not as an exception.
+    app.user_middleware.append(Middleware(_UnexpectedErrors))
+    from clerk_sync.fastapi.openapi import use_problem_validation_errors  # it builds on this module's table
+
+    use_problem_validation_errors(app)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -12,6 +13,7 @@ from sqlalchemy import text
 
 from clerk_sync.db import ClerkUserMixin
 from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
+from clerk_sync.errors import AuthenticationError, DatabaseUnavailableError, KeySetUnavailableError
 from clerk_sync.fastapi import (
     Claims,
     ClerkRuntime,
@@ -20,14 +22,18 @@ from clerk_sync.fastapi import (
     RuntimeDep,
     install_exception_handlers,
     metrics_router,
+    problem_responses,
     webhook_router,
 )
 from clerk_sync.keys import PemKeySet
 from clerk_sync.service.demo import demo_router
+from clerk_sync.service.schemas import ClaimsOut, Health, Readiness, ReadinessChecks, UserOut
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import ClerkSettings, load_settings
 
 __all__ = ["create_app", "user_json"]
+
+logger = logging.getLogger("clerk_sync")
 
 
 def user_json(user: ClerkUserMixin) -> dict[str, Any]:
@@ -64,42 +70,70 @@ def create_app(
     embedded = settings.database_url.startswith("sqlite")
     clerk = ClerkSync(clerk_settings, database_url=settings.database_url, migrate=embedded, key_set=key_set)
     clerk.validate()
+    if clerk_settings.webhook_signing_secret is None:
+        logger.warning(
+            "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /webhooks/clerk answers 503 and /readyz is not ready"
+        )
     app = FastAPI(title="clerk-sync reference service", lifespan=clerk.lifespan)
-    install_exception_handlers(app)
+    install_exception_handlers(app, all_errors=True)
     app.include_router(webhook_router())
     app.include_router(metrics_router())
     if dev_issuer is not None:
         app.include_router(demo_router(dev_issuer))
 
-    @app.get("/me", summary="The current user, synced from the session token")
+    @app.get(
+        "/me",
+        summary="The current user, synced from the session token",
+        response_model=UserOut,
+        responses=problem_responses(AuthenticationError, KeySetUnavailableError, DatabaseUnavailableError),
+    )
     async def me(user: CurrentUser) -> dict[str, Any]:
         return user_json(user)
 
-    @app.get("/me/claims", summary="The verified identity alone (no database)")
+    @app.get(
+        "/me/claims",
+        summary="The verified identity alone (no database)",
+        response_model=ClaimsOut,
+        responses=problem_responses(AuthenticationError, KeySetUnavailableError),
+    )
     async def me_claims(claims: Claims) -> dict[str, Any]:
         return {"clerk_id": claims.sub, "session_id": claims.sid}
 
-    @app.get("/healthz", summary="Liveness")
+    @app.get("/healthz", summary="Liveness", response_model=Health)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: database, signing keys, last webhook")
+    @app.get(
+        "/readyz",
+        summary="Readiness: database, signing keys, webhook secret, last webhook",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A check is not `ok`; the body names it."}},
+    )
     async def readyz(runtime: RuntimeDep) -> JSONResponse:
-        checks: dict[str, Any] = {"signing_keys": "ok" if runtime.verifier.keys.ready else "unavailable"}
-        if not runtime.verifier.keys.ready and hasattr(runtime.verifier.keys, "warm"):
-            checks["signing_keys"] = "ok" if await runtime.verifier.keys.warm() else "unavailable"
-        checks["database"], last = await _database_check(runtime)
-        body: dict[str, Any] = {"checks": checks}
-        body["last_webhook_at"] = _iso(last)
-        body["last_webhook_age_s"] = round(time.time() - last.timestamp(), 1) if last else None
-        ok = all(value == "ok" for value in checks.values())
-        body["status"] = "ok" if ok else "unavailable"
-        return JSONResponse(body, status_code=200 if ok else 503)
+        keys: Literal["ok", "unavailable"] = "ok" if runtime.verifier.keys.ready else "unavailable"
+        if keys != "ok" and hasattr(runtime.verifier.keys, "warm"):
+            keys = "ok" if await runtime.verifier.keys.warm() else "unavailable"
+        database, last = await _database_check(runtime)
+        # The webhook route is always mounted here; without a secret it can only answer 503, so not ready.
+        webhooks: Literal["ok", "not configured"] = (
+            "ok" if runtime.settings.webhook_signing_secret is not None else "not configured"
+        )
+        checks = ReadinessChecks(signing_keys=keys, database=database, webhooks=webhooks)
+        ok = all(value == "ok" for value in checks.model_dump().values())
+        body = Readiness(
+            status="ok" if ok else "unavailable",
+            checks=checks,
+            last_webhook_at=_iso(last),
+            last_webhook_age_s=round(time.time() - last.timestamp(), 1) if last else None,
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
     return app
 
 
-async def _database_check(runtime: ClerkRuntime) -> tuple[str, datetime | None]:
+async def _database_check(
+    runtime: ClerkRuntime,
+) -> tuple[Literal["ok", "unavailable", "not configured"], datetime | None]:
     database = runtime.database
     if database is None:
         return "not configured", None

@@ -157,12 +157,6 @@ class JwksKeySet:
         self._absent: OrderedDict[str, float] = OrderedDict()
         self._absent_max = absent_kids_max
         self._lock = asyncio.Lock()
-        self.fetch_count = 0
-
-    @property
-    def url(self) -> str:
-        """The endpoint this cache is bound to."""
-        return self._url
 
     @property
     def ready(self) -> bool:
@@ -234,7 +228,6 @@ class JwksKeySet:
 
     async def _refresh(self) -> None:
         self._attempted_at = self._clock()
-        self.fetch_count += 1
         # Only a fetch that ran to an answer counts as completed: if this task is cancelled mid-fetch, callers
         # queued behind it must fetch for themselves rather than read an older fetch's outcome.
         try:

@@ -26,10 +26,8 @@ __all__ = [
     "Claims",
     "ClerkScheme",
     "ClerkSessionScheme",
-    "CurrentClaims",
     "OptionalClaims",
     "RuntimeDep",
-    "bearer_scheme",
     "get_claims",
     "get_optional_claims",
 ]
@@ -86,14 +84,8 @@ get_optional_claims = ClerkSessionScheme(required=False)
 get_claims = ClerkSessionScheme(required=True)
 """The verified identity, or 401 ``session-token-missing``."""
 
-bearer_scheme = get_optional_claims
-"""The scheme object OpenAPI documents (kept as a name for apps that declared it themselves)."""
-
 Claims = Annotated[SessionClaims, Depends(get_claims)]
 """The verified session claims; 401 when absent or invalid. No database access."""
-
-CurrentClaims = Claims
-"""Alias of ``Claims`` for readers who prefer the ``Current*`` family."""
 
 OptionalClaims = Annotated[SessionClaims | None, Depends(get_optional_claims)]
 """The verified claims, or None for an anonymous request."""

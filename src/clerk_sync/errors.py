@@ -2,15 +2,16 @@
 
 Every class carries a stable string ``code``: the HTTP layer renders it, clients branch on it, and the
 authentication codes are Clerk's own reason strings (``@clerk/backend`` ``TokenVerificationErrorReason``), so a
-log line reads the same whether it came from Clerk's SDK or from us. Status codes live only in
-``clerk_sync.fastapi.errors``.
+log line reads the same whether it came from Clerk's SDK or from us. Status codes and headers live only in
+``clerk_sync.problems`` (one table for every web framework). The groups (``AuthenticationError``, ``TokenError``,
+``UnavailableError``, ``WebhookError``) are never raised themselves; their codes name the group in logs only.
 
 ```
 ClerkSyncError
 ├── AuthenticationError                    the caller is not (or no longer) signed in: 401
 │   ├── TokenMissingError                  session-token-missing
 │   ├── UserDeletedError                   user-deleted
-│   └── TokenError                         a token was sent and refused
+│   └── TokenError                         token-refused: a token was sent and refused (a group)
 │       ├── TokenInvalidError              token-invalid
 │       ├── TokenInvalidAlgorithmError     token-invalid-algorithm
 │       ├── TokenInvalidSignatureError     token-invalid-signature
@@ -110,9 +111,9 @@ class UserDeletedError(AuthenticationError):
 
 
 class TokenError(AuthenticationError):
-    """Raised when a session token was sent but is refused."""
+    """Raised (as one of its subclasses) when a session token was sent but is refused."""
 
-    code = "token-invalid"
+    code = "token-refused"
 
 
 class TokenInvalidError(TokenError):

@@ -1,7 +1,7 @@
-"""The only place where clerk-sync errors become HTTP: RFC 9457 problem documents with a stable ``code``.
+"""FastAPI's rendering of ``clerk_sync.problems``: every refusal as an RFC 9457 problem document.
 
-401s carry ``WWW-Authenticate: Bearer`` (RFC 6750: ``error="invalid_token"`` only when a token was sent);
-our own failures are 503 with ``Retry-After`` so clients retry instead of signing the user out.
+The statuses, headers and bodies are decided in ``clerk_sync.problems`` (framework-neutral); this module only
+turns a ``Problem`` into a ``JSONResponse`` and hooks it into FastAPI.
 
 ``install_exception_handlers(app)`` leaves the host app as it was, apart from clerk-sync's own errors: its 404s,
 validation errors and crashes keep whatever the app (or FastAPI) does with them. ``all_errors=True`` takes those
@@ -13,10 +13,8 @@ becomes a problem+json 500, logged once, on a connection that stays open.
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from collections.abc import Iterable, Mapping
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,37 +24,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clerk_sync.errors import (
-    AuthenticationError,
-    BackendAPIError,
-    ClerkSyncError,
-    PayloadTooLargeError,
-    TokenMissingError,
-    TokenRefreshError,
-    UnavailableError,
-    WebhookError,
+from clerk_sync.errors import ClerkSyncError
+from clerk_sync.fastapi.openapi import use_problem_validation_errors
+from clerk_sync.problems import (
+    PROBLEM_JSON,
+    Problem,
+    body_invalid,
+    http_problem,
+    internal_error,
+    problem,
+    problem_for,
+    request_invalid,
+    status_for,
 )
 
-__all__ = ["PROBLEM_JSON", "install_exception_handlers", "problem_response", "status_for"]
+__all__ = ["PROBLEM_JSON", "install_exception_handlers", "problem_response", "render", "status_for"]
 
 logger = logging.getLogger("clerk_sync.http")
-
-PROBLEM_JSON = "application/problem+json"
-
-_STATUS: tuple[tuple[type[ClerkSyncError], int], ...] = (
-    (AuthenticationError, 401),
-    (UnavailableError, 503),
-    (WebhookError, 400),
-    (PayloadTooLargeError, 413),
-    (BackendAPIError, 502),
-    (TokenRefreshError, 502),
-    (ClerkSyncError, 500),
-)
-
-#: Codes for the refusals FastAPI and Starlette raise themselves (``all_errors=True``); other statuses get the
-#: slug of their reason phrase ("Unsupported Media Type" -> ``unsupported-media-type``, "I'm a Teapot" ->
-#: ``i-m-a-teapot``).
-_HTTP_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}
 
 #: FastAPI's ``HTTPException`` detail when a body could not be decoded at all (``fastapi.routing``: not UTF-8,
 #: a broken form); a JSON syntax error arrives as a ``RequestValidationError`` of type ``json_invalid`` instead.
@@ -66,20 +50,11 @@ _FASTAPI_BODY_ERROR = "There was an error parsing the body"
 _MIN_REDACTED = 8
 
 
-def status_for(exc: ClerkSyncError | type[ClerkSyncError]) -> int:
-    """The HTTP status for an error (or an error class), by the first matching class of the table."""
-    cls = exc if isinstance(exc, type) else type(exc)
-    for base, status in _STATUS:
-        if issubclass(cls, base):
-            return status
-    return 500  # pragma: no cover - ClerkSyncError closes the table
-
-
-def _title(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
+def render(found: Problem) -> JSONResponse:
+    """A ``Problem`` as FastAPI's response."""
+    return JSONResponse(
+        found.body(), status_code=found.status, headers=dict(found.headers), media_type=found.content_type
+    )
 
 
 def problem_response(
@@ -87,26 +62,15 @@ def problem_response(
 ) -> JSONResponse:
     """A problem document; ``code`` is the field clients branch on. ``extensions`` are extra members (RFC 9457
     section 3.2), such as the ``errors`` list of a 422."""
-    body = {"type": "about:blank", "title": _title(status), "status": status, "detail": detail, "code": code}
-    body.update(extensions)
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    return render(problem(status, code, detail, headers, **extensions))
 
 
 async def _clerk_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ClerkSyncError)
-    status = status_for(exc)
-    headers: dict[str, str] = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = (
-            'Bearer realm="clerk-sync"'
-            if isinstance(exc, TokenMissingError)
-            else f'Bearer realm="clerk-sync", error="invalid_token", error_description="{exc.code}"'
-        )
-    if isinstance(exc, UnavailableError):
-        headers["Retry-After"] = str(exc.retry_after)
-    log = logger.warning if status >= 500 else logger.info
-    log("%s %s -> %d %s", request.method, request.url.path, status, exc.code)
-    return problem_response(status, exc.code, exc.message, headers)
+    found = problem_for(exc)
+    log = logger.warning if found.status >= 500 else logger.info
+    log("%s %s -> %d %s", request.method, request.url.path, found.status, found.code)
+    return render(found)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -116,15 +80,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code
     if status in (204, 304):  # no body allowed; Starlette's own handler makes the same exception
         return Response(status_code=status, headers=exc.headers)
-    code = _HTTP_CODES.get(status) or re.sub(r"[^a-z0-9]+", "-", _title(status).lower()).strip("-")
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else _title(status)
-    if status == 400 and detail == _FASTAPI_BODY_ERROR:
-        code, detail = "body-invalid", "The request body could not be decoded."
-    elif status == 404:
-        detail = "Nothing is served at this path."
-    elif status == 405:
-        detail = "This path does not accept the method; the Allow header lists the ones it does."
-    return problem_response(status, code, detail, exc.headers)
+    if status == 400 and exc.detail == _FASTAPI_BODY_ERROR:
+        return render(body_invalid())
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
+    return render(http_problem(status, detail, exc.headers))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -133,18 +92,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(error.get("type") == "json_invalid" for error in errors):
-        return problem_response(400, "body-invalid", "The request body is not valid JSON.")
-    listed = [
-        {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", "")), "type": error["type"]}
-        for error in errors[:20]
-    ]
-    return problem_response(422, "request-invalid", "The request does not match the endpoint's schema.", errors=listed)
+        return render(body_invalid("The request body is not valid JSON."))
+    return render(request_invalid(errors))
 
 
 async def _outer_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's ``ServerErrorMiddleware`` calls this for an exception raised outside the catch-all (in one of
     the app's own middleware). It re-raises afterwards and the server logs that, so logging here would log twice."""
-    return problem_response(500, "internal-error", "An unexpected error occurred.")
+    return render(internal_error())
 
 
 class _UnexpectedErrors:
@@ -187,8 +142,7 @@ class _UnexpectedErrors:
             text = _redact("".join(traceback.format_exception(exc)), _request_secrets(scope))
             logger.error("unhandled error on %s %s\n%s", scope.get("method"), scope.get("path"), text.rstrip())
             if not started:
-                response = problem_response(500, "internal-error", "An unexpected error occurred.")
-                await response(scope, receive, send)
+                await render(internal_error())(scope, receive, send)
 
 
 def _request_secrets(scope: Scope) -> list[str]:
@@ -228,6 +182,4 @@ def install_exception_handlers(app: FastAPI, *, all_errors: bool = False) -> Non
     # Appended, not ``add_middleware`` (which prepends): the catch-all sits inside every middleware the app adds,
     # before or after this call, so a route's crash reaches them as a finished 500, not as an exception.
     app.user_middleware.append(Middleware(_UnexpectedErrors))
-    from clerk_sync.fastapi.openapi import use_problem_validation_errors  # it builds on this module's table
-
     use_problem_validation_errors(app)

@@ -10,7 +10,6 @@ own media type (``application/json``), which would document a content type the r
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -18,18 +17,9 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from clerk_sync.errors import ClerkSyncError
-from clerk_sync.fastapi.errors import PROBLEM_JSON, status_for
+from clerk_sync.problems import HTTP_CODES, PROBLEM_JSON, codes_of
 
 __all__ = ["ProblemDetails", "ProblemField", "problem_responses", "problem_schema", "use_problem_validation_errors"]
-
-#: The codes of refusals that are not ``ClerkSyncError``s (``install_exception_handlers(all_errors=True)``).
-_HTTP_CODES: dict[int, tuple[str, ...]] = {
-    400: ("body-invalid",),
-    404: ("not-found",),
-    405: ("method-not-allowed",),
-    422: ("request-invalid",),
-    500: ("internal-error",),
-}
 
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {
@@ -84,17 +74,11 @@ def problem_responses(*errors: type[ClerkSyncError] | int) -> dict[int | str, di
     codes: dict[int, set[str]] = {}
     for error in errors:
         if isinstance(error, int):
-            codes.setdefault(error, set()).update(_HTTP_CODES.get(error, ()))
+            codes.setdefault(error, set()).update([HTTP_CODES[error]] if error in HTTP_CODES else [])
             continue
-        for cls in _with_subclasses(error):
-            codes.setdefault(status_for(cls), set()).add(cls.code)
+        for status, code in codes_of(error):  # the codes the class and its subclasses can send
+            codes.setdefault(status, set()).add(code)
     return {status: _response(status, sorted(found)) for status, found in sorted(codes.items())}
-
-
-def _with_subclasses(cls: type[ClerkSyncError]) -> Iterator[type[ClerkSyncError]]:
-    yield cls
-    for sub in cls.__subclasses__():
-        yield from _with_subclasses(sub)
 
 
 def _response(status: int, codes: list[str]) -> dict[str, Any]:

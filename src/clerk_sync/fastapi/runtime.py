@@ -81,8 +81,9 @@ class ClerkSync:
 
     ``database_url`` (or an ``engine``) enables ``CurrentUser``; ``model`` is the app's user class built on
     ``ClerkUserMixin`` (default: ``clerk_sync.db.User``); ``migrate`` applies the packaged migrations at start;
-    ``freeze_gc`` moves start-up objects out of the garbage collector's scans (``gc.freeze``), which removed
-    ~70 ms p99 stalls in ``bench.compare``; pass False if the host process manages the collector itself.
+    ``freeze_gc=True`` moves start-up objects out of the garbage collector's scans (``gc.freeze``), which removed
+    ~70 ms p99 stalls in ``bench.compare``; it is process-wide, so it is off unless the app asks (the reference
+    service does).
     ``direct_reads`` lets the steady state read the user row on the driver, without a session
     (``clerk_sync.db.reader``); pass False to send every request through the engine's sessions, e.g. when the
     engine connects in a way the URL alone does not describe (a custom ``creator``).
@@ -102,7 +103,7 @@ class ClerkSync:
         on_user_created: SyncHook[Any] | None = None,
         on_user_updated: SyncHook[Any] | None = None,
         on_user_deleted: SyncHook[Any] | None = None,
-        freeze_gc: bool = True,
+        freeze_gc: bool = False,
         direct_reads: bool = True,
     ) -> None:
         self.settings = settings if settings is not None else ClerkSettings()

@@ -1,4 +1,5 @@
-"""A small async client for the three Clerk Backend API calls clerk-sync needs: one user, all users, a count.
+"""A small Clerk Backend API client (async, and sync for WSGI apps) for the three calls clerk-sync needs: one
+user, all users, a count.
 
 Clerk's own SDK would bring a large generated dependency for three GET requests; this client receives the
 app's ``httpx.AsyncClient`` (connection pool, proxies and transports stay the app's decision) and adds what a
@@ -18,7 +19,9 @@ import email.utils
 import logging
 import math
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
@@ -30,7 +33,7 @@ from clerk_sync.errors import BackendAPIError, ConfigurationError
 from clerk_sync.profile import Source, UserProfile
 from clerk_sync.users_json import profile_from_user_json
 
-__all__ = ["DEFAULT_API_URL", "MAX_PAGE_SIZE", "BackendAPI"]
+__all__ = ["DEFAULT_API_URL", "MAX_PAGE_SIZE", "BackendAPI", "SyncBackendAPI"]
 
 DEFAULT_API_URL = "https://api.clerk.com"
 
@@ -47,12 +50,104 @@ def _user_agent() -> str:
         return "clerk-sync"
 
 
-class BackendAPI:
-    """Clerk Backend API calls with retries; every failure surfaces as ``BackendAPIError``.
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """What one attempt's outcome means: a body to return (``delay`` None), or a delay before the next try."""
 
-    ``sleep`` is injectable so tests observe the delays without waiting them out. ``timeout`` (seconds per
-    attempt) is deliberately short: the first-sight fetch runs inside a user's request, where a slow Clerk
-    must cost a bounded delay, not a hung request; ``None`` keeps the client's own timeout.
+    body: Any = None
+    delay: float | None = None
+    problem: str = ""
+    status: int | None = None
+
+
+class _BackendAPIBase:
+    """The retry policy and every answer's meaning, free of I/O: the async and sync clients only send.
+
+    ``timeout`` (seconds per attempt) is deliberately short: the first-sight fetch runs inside a user's
+    request, where a slow Clerk must cost a bounded delay, not a hung request; ``None`` keeps the client's own
+    timeout.
+    """
+
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        max_attempts: int = 4,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        timeout: float | None = 10.0,
+    ) -> None:
+        if not secret_key or not secret_key.strip():
+            raise ConfigurationError("CLERK_SECRET_KEY is empty")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._headers = {
+            "Authorization": f"Bearer {secret_key.strip()}",
+            "Accept": "application/json",
+            "User-Agent": _user_agent(),
+        }
+        self._base = api_url.rstrip("/") + "/v1"
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(api_url={self._base[:-3]!r})"
+
+    def _request_options(self, params: Mapping[str, str | int] | None) -> dict[str, Any]:
+        return {
+            "params": params,
+            "headers": self._headers,
+            "timeout": self._timeout if self._timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        }
+
+    def _judge(
+        self, path: str, attempt: int, outcome: httpx.Response | httpx.HTTPError, *, allow_not_found: bool
+    ) -> _Attempt:
+        """Return the body (2xx; None for an allowed 404), a delay to retry after, or raise for good."""
+        if isinstance(outcome, httpx.HTTPError):
+            return _Attempt(delay=self._backoff(attempt), problem=type(outcome).__name__)
+        status = outcome.status_code
+        if 200 <= status < 300:
+            return _Attempt(body=_json(outcome, path), status=status)
+        if status == 404 and allow_not_found:
+            return _Attempt(status=status)
+        if status != 429 and status < 500:
+            raise BackendAPIError(f"GET /v1{path} failed with {status}{_clerk_error(outcome)}", status_code=status)
+        retry_after = _retry_after(outcome.headers.get("Retry-After"))
+        delay = self._backoff(attempt) if retry_after is None else min(retry_after, self._max_delay)
+        return _Attempt(delay=delay, problem=f"HTTP {status}", status=status)
+
+    def _give_up_or_wait(self, path: str, attempt: int, judged: _Attempt) -> float:
+        """The delay before the next attempt; raises once the attempts are spent."""
+        assert judged.delay is not None
+        if attempt == self._max_attempts:
+            raise BackendAPIError(
+                f"GET /v1{path} failed after {self._max_attempts} attempts: {judged.problem}",
+                status_code=judged.status,
+            )
+        _logger.warning(
+            "Clerk Backend API GET /v1%s: %s (attempt %d/%d), retrying in %.2fs",
+            path,
+            judged.problem,
+            attempt,
+            self._max_attempts,
+            judged.delay,
+        )
+        return judged.delay
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self._max_delay, self._base_delay * 2.0 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not cryptography
+
+
+class BackendAPI(_BackendAPIBase):
+    """Clerk Backend API calls with retries on the app's ``httpx.AsyncClient``; every failure surfaces as
+    ``BackendAPIError``.
+
+    ``sleep`` is injectable so tests observe the delays without waiting them out.
     """
 
     def __init__(
@@ -67,56 +162,30 @@ class BackendAPI:
         timeout: float | None = 10.0,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        if not secret_key or not secret_key.strip():
-            raise ConfigurationError("CLERK_SECRET_KEY is empty")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        super().__init__(
+            secret_key,
+            api_url=api_url,
+            max_attempts=max_attempts,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            timeout=timeout,
+        )
         self._client = client
-        self._headers = {
-            "Authorization": f"Bearer {secret_key.strip()}",
-            "Accept": "application/json",
-            "User-Agent": _user_agent(),
-        }
-        self._base = api_url.rstrip("/") + "/v1"
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._timeout = timeout
         self._sleep = sleep
-
-    def __repr__(self) -> str:
-        return f"BackendAPI(api_url={self._base[:-3]!r})"
 
     async def get_user(self, user_id: str) -> Mapping[str, Any] | None:
         """The Clerk User object, or ``None`` when Clerk does not know the id (never existed or deleted)."""
-        if not user_id:
-            raise ValueError("user_id is empty")
-        body = await self._get(f"/users/{quote(user_id, safe='')}", allow_not_found=True)
-        if body is None:
-            return None
-        if not isinstance(body, dict):
-            raise BackendAPIError("GET /v1/users/{id} did not return a JSON object", status_code=200)
-        return body
+        return _user_object(await self._get(_user_path(user_id), allow_not_found=True))
 
     async def get_user_profile(
         self, user_id: str, *, source: Source = Source.API, include_private_metadata: bool = False
     ) -> UserProfile | None:
         """``get_user`` mapped by the webhook's rules, for a user first seen without profile claims."""
-        user = await self.get_user(user_id)
-        if user is None:
-            return None
-        try:
-            return profile_from_user_json(user, source=source, include_private_metadata=include_private_metadata)
-        except ValueError as exc:
-            raise BackendAPIError(f"GET /v1/users/{{id}} returned an unusable user: {exc}") from None
+        return _user_profile(await self.get_user(user_id), source, include_private_metadata)
 
     async def count_users(self) -> int:
         """Total number of users, for a backfill's progress bar."""
-        body = await self._get("/users/count")
-        total = body.get("total_count") if isinstance(body, dict) else None
-        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
-            raise BackendAPIError("GET /v1/users/count did not return a total_count", status_code=200)
-        return total
+        return _total_count(await self._get("/users/count"))
 
     async def iter_user_pages(
         self, page_size: int = MAX_PAGE_SIZE, *, paging: Literal["offset", "cursor"] = "offset"
@@ -162,52 +231,104 @@ class BackendAPI:
     async def _get(
         self, path: str, *, params: Mapping[str, str | int] | None = None, allow_not_found: bool = False
     ) -> Any:
-        url = self._base + path
-        status: int | None = None
-        problem = ""
         for attempt in range(1, self._max_attempts + 1):
+            outcome: httpx.Response | httpx.HTTPError
             try:
-                response = await self._client.get(
-                    url,
-                    params=params,
-                    headers=self._headers,
-                    timeout=self._timeout if self._timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                )
+                outcome = await self._client.get(self._base + path, **self._request_options(params))
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                status = None
-                problem = f"{type(exc).__name__}"
-                delay = self._backoff(attempt)
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return _json(response, path)
-                if status == 404 and allow_not_found:
-                    return None
-                if status != 429 and status < 500:
-                    raise BackendAPIError(
-                        f"GET /v1{path} failed with {status}{_clerk_error(response)}", status_code=status
-                    )
-                problem = f"HTTP {status}"
-                retry_after = _retry_after(response.headers.get("Retry-After"))
-                delay = self._backoff(attempt) if retry_after is None else min(retry_after, self._max_delay)
-            if attempt == self._max_attempts:
-                break
-            _logger.warning(
-                "Clerk Backend API GET /v1%s: %s (attempt %d/%d), retrying in %.2fs",
-                path,
-                problem,
-                attempt,
-                self._max_attempts,
-                delay,
-            )
-            await self._sleep(delay)
-        raise BackendAPIError(
-            f"GET /v1{path} failed after {self._max_attempts} attempts: {problem}", status_code=status
-        )
+                outcome = exc
+            judged = self._judge(path, attempt, outcome, allow_not_found=allow_not_found)
+            if judged.delay is None:
+                return judged.body
+            await self._sleep(self._give_up_or_wait(path, attempt, judged))
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._max_delay, self._base_delay * 2.0 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not cryptography
+
+class SyncBackendAPI(_BackendAPIBase):
+    """``BackendAPI`` on an ``httpx.Client``, for synchronous apps: the first-sight fetch of a WSGI request.
+
+    Same policy and errors; ``sleep`` blocks the calling thread (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        secret_key: str,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        max_attempts: int = 4,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        timeout: float | None = 10.0,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        super().__init__(
+            secret_key,
+            api_url=api_url,
+            max_attempts=max_attempts,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            timeout=timeout,
+        )
+        self._client = client
+        self._sleep = sleep
+
+    def get_user(self, user_id: str) -> Mapping[str, Any] | None:
+        """The Clerk User object, or ``None`` when Clerk does not know the id."""
+        return _user_object(self._get(_user_path(user_id), allow_not_found=True))
+
+    def get_user_profile(
+        self, user_id: str, *, source: Source = Source.API, include_private_metadata: bool = False
+    ) -> UserProfile | None:
+        """``get_user`` mapped by the webhook's rules, for a user first seen without profile claims."""
+        return _user_profile(self.get_user(user_id), source, include_private_metadata)
+
+    def count_users(self) -> int:
+        """Total number of users."""
+        return _total_count(self._get("/users/count"))
+
+    def _get(self, path: str, *, params: Mapping[str, str | int] | None = None, allow_not_found: bool = False) -> Any:
+        for attempt in range(1, self._max_attempts + 1):
+            outcome: httpx.Response | httpx.HTTPError
+            try:
+                outcome = self._client.get(self._base + path, **self._request_options(params))
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                outcome = exc
+            judged = self._judge(path, attempt, outcome, allow_not_found=allow_not_found)
+            if judged.delay is None:
+                return judged.body
+            self._sleep(self._give_up_or_wait(path, attempt, judged))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _user_path(user_id: str) -> str:
+    if not user_id:
+        raise ValueError("user_id is empty")
+    return f"/users/{quote(user_id, safe='')}"
+
+
+def _user_object(body: Any) -> Mapping[str, Any] | None:
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise BackendAPIError("GET /v1/users/{id} did not return a JSON object", status_code=200)
+    return body
+
+
+def _user_profile(user: Mapping[str, Any] | None, source: Source, include_private_metadata: bool) -> UserProfile | None:
+    if user is None:
+        return None
+    try:
+        return profile_from_user_json(user, source=source, include_private_metadata=include_private_metadata)
+    except ValueError as exc:
+        raise BackendAPIError(f"GET /v1/users/{{id}} returned an unusable user: {exc}") from None
+
+
+def _total_count(body: Any) -> int:
+    total = body.get("total_count") if isinstance(body, dict) else None
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise BackendAPIError("GET /v1/users/count did not return a total_count", status_code=200)
+    return total
 
 
 def _json(response: httpx.Response, path: str) -> Any:

@@ -21,8 +21,10 @@ from sqlalchemy.engine import make_url
 __all__ = [
     "DATABASE_KINDS",
     "POSTGRES_ADMIN_URL",
+    "create_postgres_database",
     "database_url",
     "drop_postgres_database",
+    "postgres_database_url",
     "sqlite_url",
     "temporary_postgres_database",
 ]
@@ -42,15 +44,25 @@ def sqlite_url(directory: Path, name: str = "clerk_sync.db") -> str:
 async def temporary_postgres_database(prefix: str = "clerk_sync_test") -> AsyncIterator[str]:
     """Create a fresh database, yield its ``postgresql+asyncpg`` URL, and drop it (connections and all) after."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}"')
+    await create_postgres_database(name)
     try:
-        yield (
-            make_url(POSTGRES_ADMIN_URL)
-            .set(drivername="postgresql+asyncpg", database=name)
-            .render_as_string(hide_password=False)
-        )
+        yield postgres_database_url(name)
     finally:
         await drop_postgres_database(name)
+
+
+async def create_postgres_database(name: str) -> None:
+    """Create an empty database (for fixtures wider than one event loop, which pair it with the drop)."""
+    await _admin(f'CREATE DATABASE "{name}"')
+
+
+def postgres_database_url(name: str) -> str:
+    """The ``postgresql+asyncpg`` URL of database ``name`` on the test server."""
+    return (
+        make_url(POSTGRES_ADMIN_URL)
+        .set(drivername="postgresql+asyncpg", database=name)
+        .render_as_string(hide_password=False)
+    )
 
 
 async def drop_postgres_database(name: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,6 +37,7 @@ from clerk_sync.problems import (
     request_invalid,
     status_for,
 )
+from clerk_sync.redact import redact, request_secrets
 
 __all__ = ["PROBLEM_JSON", "install_exception_handlers", "problem_response", "render", "status_for"]
 
@@ -45,9 +46,6 @@ logger = logging.getLogger("clerk_sync.http")
 #: FastAPI's ``HTTPException`` detail when a body could not be decoded at all (``fastapi.routing``: not UTF-8,
 #: a broken form); a JSON syntax error arrives as a ``RequestValidationError`` of type ``json_invalid`` instead.
 _FASTAPI_BODY_ERROR = "There was an error parsing the body"
-
-#: Secrets shorter than this are not tokens; redacting them would blank out ordinary words in a traceback.
-_MIN_REDACTED = 8
 
 
 def render(found: Problem) -> JSONResponse:
@@ -139,30 +137,20 @@ class _UnexpectedErrors:
             # that it answered already): theirs to handle. Debug mode wants Starlette's traceback page.
             if send_failed or getattr(scope.get("app"), "debug", False):
                 raise
-            text = _redact("".join(traceback.format_exception(exc)), _request_secrets(scope))
+            text = redact("".join(traceback.format_exception(exc)), _request_secrets(scope))
             logger.error("unhandled error on %s %s\n%s", scope.get("method"), scope.get("path"), text.rstrip())
             if not started:
                 await render(internal_error())(scope, receive, send)
 
 
 def _request_secrets(scope: Scope) -> list[str]:
-    """The credentials this request carried: the Authorization value (and its token) and every cookie value."""
     found: list[str] = []
     for raw_name, raw_value in scope.get("headers", ()):
         name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        if name == "authorization":
-            found.append(value)
-            found.extend(value.split())
-        elif name == "cookie":
-            found.extend(part.partition("=")[2].strip() for part in value.split(";"))
+        if name in ("authorization", "cookie"):  # each header line on its own: HTTP/2 may split cookies
+            value = raw_value.decode("latin-1")
+            found += request_secrets(value, None) if name == "authorization" else request_secrets(None, value)
     return found
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted({s for s in secrets if len(s) >= _MIN_REDACTED}, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    return text
 
 
 def install_exception_handlers(app: FastAPI, *, all_errors: bool = False) -> None:

@@ -12,6 +12,9 @@ Clerk's verdict for a PEM case is ``authenticateRequest``'s for a header token (
 machine tokens and token categories are ``token-type-mismatch``; a pending session is signed out) and otherwise
 ``verifyToken``'s reason. For a JWK case it is ``verifyJwt`` with that JWK, as ``verifyToken`` runs after its JWKS
 lookup. Node runs once for the whole corpus (JSON on stdin and stdout); nothing leaves 127.0.0.1.
+
+The corpus also runs through ``SyncTokenVerifier`` on the sync key sets, which must give exactly the async
+verifier's answers (that check needs no Node); so what is proven against Clerk holds for both.
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ from typing import Any, Literal
 import httpx
 import pytest
 
+from clerk_sync.claims import SessionClaims
 from clerk_sync.errors import ClerkSyncError
 from clerk_sync.issuer import TokenIssuer
-from clerk_sync.keys import JwksKeySet, KeySet, PemKeySet
+from clerk_sync.keys import JwksKeySet, KeySet, PemKeySet, SyncJwksKeySet, SyncKeySet, SyncPemKeySet
 from clerk_sync.testing.jwks_server import JwksServer
-from clerk_sync.verify import TokenVerifier
+from clerk_sync.verify import SyncTokenVerifier, TokenVerifier
 from tests.differential_corpus import ISSUER, NOW, Case, Signer, build_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,30 +128,62 @@ def run_oracle(signer: Signer, cases: list[Case]) -> dict[str, Any]:
     return answer
 
 
+def verdict_of(outcome: SessionClaims | Exception) -> Verdict:
+    """Our verdict for one token from what the verifier returned or raised, whichever verifier ran."""
+    if isinstance(outcome, ClerkSyncError):
+        return Verdict(False, outcome.code)
+    if isinstance(outcome, Exception):  # a crash is a finding, reported per case below
+        return Verdict(False, f"crash: {type(outcome).__name__}: {outcome}")
+    return Verdict(True, sub=outcome.sub)
+
+
+def verifier_options(case: Case) -> dict[str, Any]:
+    return {
+        "issuer": case.options.issuer,
+        "authorized_parties": case.options.authorized_parties,
+        "clock_skew_ms": case.options.clock_skew_ms,
+        "now": lambda: float(NOW),
+    }
+
+
+def corpus_server(signer: Signer) -> JwksServer:
+    server = JwksServer(TokenIssuer(private_key=signer.private_key))
+    server.body = json.dumps({"keys": list(signer.jwks().values())}).encode()
+    return server
+
+
 async def run_ours(signer: Signer, cases: list[Case]) -> dict[str, Verdict]:
+    """The async verifier's verdicts (``TokenVerifier`` on ``PemKeySet`` / ``JwksKeySet``)."""
     verdicts: dict[str, Verdict] = {}
     pem = PemKeySet(signer.public_pem())
-    with JwksServer(TokenIssuer(private_key=signer.private_key)) as server:
-        server.body = json.dumps({"keys": list(signer.jwks().values())}).encode()
+    with corpus_server(signer) as server:
         async with httpx.AsyncClient() as http:
             jwks = JwksKeySet(server.url, http)
             for case in cases:
                 keys: KeySet = pem if case.key == "pem" else jwks
-                verifier = TokenVerifier(
-                    keys,
-                    issuer=case.options.issuer,
-                    authorized_parties=case.options.authorized_parties,
-                    clock_skew_ms=case.options.clock_skew_ms,
-                    now=lambda: float(NOW),
-                )
+                verifier = TokenVerifier(keys, **verifier_options(case))
                 try:
-                    claims = await verifier.verify(case.token)
-                except ClerkSyncError as exc:
-                    verdicts[case.id] = Verdict(False, exc.code)
-                except Exception as exc:  # a crash is a finding, reported per case below
-                    verdicts[case.id] = Verdict(False, f"crash: {type(exc).__name__}: {exc}")
-                else:
-                    verdicts[case.id] = Verdict(True, sub=claims.sub)
+                    outcome: SessionClaims | Exception = await verifier.verify(case.token)
+                except Exception as exc:
+                    outcome = exc
+                verdicts[case.id] = verdict_of(outcome)
+    return verdicts
+
+
+def run_ours_sync(signer: Signer, cases: list[Case]) -> dict[str, Verdict]:
+    """The sync verifier's verdicts (``SyncTokenVerifier`` on ``SyncPemKeySet`` / ``SyncJwksKeySet``)."""
+    verdicts: dict[str, Verdict] = {}
+    pem = SyncPemKeySet(signer.public_pem())
+    with corpus_server(signer) as server, httpx.Client() as http:
+        jwks = SyncJwksKeySet(server.url, http)
+        for case in cases:
+            keys: SyncKeySet = pem if case.key == "pem" else jwks
+            verifier = SyncTokenVerifier(keys, **verifier_options(case))
+            try:
+                outcome: SessionClaims | Exception = verifier.verify(case.token)
+            except Exception as exc:
+                outcome = exc
+            verdicts[case.id] = verdict_of(outcome)
     return verdicts
 
 
@@ -174,12 +210,31 @@ CORPUS = build_corpus(SIGNER)
 
 
 @pytest.fixture(scope="module")
-def comparison() -> Comparison:
+def ours() -> tuple[dict[str, Verdict], dict[str, Verdict]]:
+    """Our async and sync verdicts on the corpus; needs no Node, so the sync/async check always runs."""
+    return asyncio.run(run_ours(SIGNER, CORPUS)), run_ours_sync(SIGNER, CORPUS)
+
+
+def test_sync_verifier_gives_exactly_the_async_answers(ours: tuple[dict[str, Verdict], dict[str, Verdict]]) -> None:
+    """SyncTokenVerifier on the sync key sets gives every corpus token the verdict, code and sub that
+    TokenVerifier gives it: one core of checks, two key lookups; so the Clerk comparison holds for both."""
+    async_verdicts, sync_verdicts = ours
+    assert set(async_verdicts) == {case.id for case in CORPUS}
+    differing = {
+        i: (async_verdicts[i], sync_verdicts.get(i))
+        for i in async_verdicts
+        if async_verdicts[i] != sync_verdicts.get(i)
+    }
+    assert differing == {}
+    assert sum(verdict.accepted for verdict in sync_verdicts.values()) >= 10  # not all refused for one reason
+
+
+@pytest.fixture(scope="module")
+def comparison(ours: tuple[dict[str, Verdict], dict[str, Verdict]]) -> Comparison:
     oracle_available()
     answer = run_oracle(SIGNER, CORPUS)
     clerk = {result["id"]: clerk_verdict(result) for result in answer["results"]}
-    ours = asyncio.run(run_ours(SIGNER, CORPUS))
-    return Comparison({c.id: c for c in CORPUS}, clerk, ours, answer["clerk_backend_version"])
+    return Comparison({c.id: c for c in CORPUS}, clerk, ours[0], answer["clerk_backend_version"])
 
 
 def judge(case_id: str, clerk: Verdict, ours: Verdict) -> str | None:

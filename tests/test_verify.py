@@ -26,8 +26,8 @@ from clerk_sync.errors import (
     TokenVerificationFailedError,
 )
 from clerk_sync.issuer import TokenIssuer, generate_private_key
-from clerk_sync.keys import PemKeySet, SigningKey
-from clerk_sync.verify import InspectedToken, TokenCategory, TokenVerifier, inspect_token
+from clerk_sync.keys import PemKeySet, SigningKey, SyncPemKeySet
+from clerk_sync.verify import InspectedToken, SyncTokenVerifier, TokenCategory, TokenVerifier, inspect_token
 
 pytestmark = pytest.mark.anyio
 
@@ -276,11 +276,23 @@ async def test_zero_skew_is_honoured(clerk_issuer: TokenIssuer) -> None:
     assert (await verifier_for(clerk_issuer, clock_skew_ms=0, now=lambda: NOW - 0.001).verify(token)).exp == int(NOW)
 
 
+def build_either(flavour: str, source: TokenIssuer, **kwargs: Any) -> TokenVerifier | SyncTokenVerifier:
+    """The async or the sync verifier on the source's PEM key: both share one constructor."""
+    if flavour == "sync":
+        return SyncTokenVerifier(SyncPemKeySet(source.public_key), **kwargs)
+    return TokenVerifier(PemKeySet(source.public_key), **kwargs)
+
+
+FLAVOURS = pytest.mark.parametrize("flavour", ["async", "sync"])
+
+
+@FLAVOURS
 @pytest.mark.parametrize("skew", [-1, -5000.0, float("nan"), float("inf"), "5000", True, None])
-def test_impossible_clock_skew_is_a_configuration_error(clerk_issuer: TokenIssuer, skew: object) -> None:
-    """A negative, non-finite or non-numeric skew stops the app at construction instead of being replaced."""
+def test_impossible_clock_skew_is_a_configuration_error(clerk_issuer: TokenIssuer, skew: object, flavour: str) -> None:
+    """A negative, non-finite or non-numeric skew stops the app at construction instead of being replaced (both
+    verifiers)."""
     with pytest.raises(ConfigurationError) as info:
-        TokenVerifier(PemKeySet(clerk_issuer.public_key), clock_skew_ms=skew)  # type: ignore[arg-type]
+        build_either(flavour, clerk_issuer, clock_skew_ms=skew)
     assert "CLERK_CLOCK_SKEW_MS" in info.value.message
 
 
@@ -293,12 +305,14 @@ def test_impossible_clock_skew_is_a_configuration_error(clerk_issuer: TokenIssue
         ({"cache_size": -1}, "CLERK_TOKEN_CACHE_SIZE"),
     ],
 )
+@FLAVOURS
 def test_impossible_expectations_are_configuration_errors(
-    clerk_issuer: TokenIssuer, kwargs: dict[str, Any], variable: str
+    clerk_issuer: TokenIssuer, kwargs: dict[str, Any], variable: str, flavour: str
 ) -> None:
-    """One string as the parties list (a set of characters), an empty party or issuer, a negative cache: refused."""
+    """One string as the parties list (a set of characters), an empty party or issuer, a negative cache: refused
+    (both verifiers)."""
     with pytest.raises(ConfigurationError) as info:
-        TokenVerifier(PemKeySet(clerk_issuer.public_key), **kwargs)
+        build_either(flavour, clerk_issuer, **kwargs)
     assert variable in info.value.message
 
 
@@ -412,6 +426,22 @@ async def test_cache_is_bounded_and_keeps_no_refusals_or_tokens(clerk_issuer: To
     keys = list(verifier.cache._entries)
     assert keys == [verifier.cache.key(token) for token in tokens[-8:]]
     assert all(isinstance(key, bytes) and len(key) == 32 for key in keys)
+
+
+def test_sync_verifier_caches_and_expires_like_the_async_one(clerk_issuer: TokenIssuer) -> None:
+    """SyncTokenVerifier shares the token cache rules: a repeat is served from the cache (one signature check),
+    and a cached token is refused with token-expired once its exp plus skew passes."""
+    clock = Clock(NOW)
+    verifier = SyncTokenVerifier(SyncPemKeySet(clerk_issuer.public_key), now=clock)
+    token = clerk_issuer.mint(now=NOW)
+    first = verifier.verify(token)
+    assert verifier.verify(token) is first
+    assert verifier.cache is not None
+    assert len(verifier.cache) == 1
+    clock.now = NOW + 60 + 5
+    with pytest.raises(TokenExpiredError):
+        verifier.verify(token)
+    assert len(verifier.cache) == 0
 
 
 async def test_cache_can_be_disabled(clerk_issuer: TokenIssuer) -> None:

@@ -6,7 +6,7 @@ outbound clients are ``clerk_sync.client`` and the test kit is ``clerk_sync.test
 
 from __future__ import annotations
 
-from clerk_sync.authenticator import Authenticator
+from clerk_sync.authenticator import Authenticator, SyncAuthenticator
 from clerk_sync.claims import OrganizationClaims, SessionClaims
 from clerk_sync.errors import (
     AuthenticationError,
@@ -43,11 +43,11 @@ from clerk_sync.errors import (
     WebhookPayloadError,
     WebhookVerificationError,
 )
-from clerk_sync.keys import JwksKeySet, KeySet, PemKeySet, SigningKey
+from clerk_sync.keys import JwksKeySet, KeySet, PemKeySet, SigningKey, SyncJwksKeySet, SyncKeySet, SyncPemKeySet
 from clerk_sync.profile import ClaimMapping, Source, UserDeletion, UserProfile
 from clerk_sync.settings import ClerkSettings, load_settings
 from clerk_sync.tokens import find_token
-from clerk_sync.verify import TokenVerifier, VerifiedTokenCache
+from clerk_sync.verify import SyncTokenVerifier, TokenVerifier, VerifiedTokenCache
 from clerk_sync.webhooks import WebhookEvent, verify_webhook
 
 __version__ = "0.1.0"
@@ -75,6 +75,11 @@ __all__ = [
     "SigningKey",
     "SigningKeyNotFoundError",
     "Source",
+    "SyncAuthenticator",
+    "SyncJwksKeySet",
+    "SyncKeySet",
+    "SyncPemKeySet",
+    "SyncTokenVerifier",
     "TokenClaimInvalidError",
     "TokenError",
     "TokenExpiredError",

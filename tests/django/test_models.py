@@ -131,7 +131,7 @@ def _columns(url: str, table: str) -> dict[str, Any]:
             for column in inspector.get_columns(table)
         }
         # SQLite backs an inline UNIQUE (Django's form) with an automatic index SQLAlchemy lists only on request.
-        options = {"include_auto_indexes": True} if engine.dialect.name == "sqlite" else {}
+        options: dict[str, Any] = {"include_auto_indexes": True} if engine.dialect.name == "sqlite" else {}
         indexes = inspector.get_indexes(table, **options)
         unique = {tuple(index["column_names"]) for index in indexes if index["unique"]}
         unique |= {tuple(constraint["column_names"]) for constraint in inspector.get_unique_constraints(table)}

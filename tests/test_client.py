@@ -463,7 +463,7 @@ class LiveApi:
 
 
 @pytest.fixture(scope="module")
-def live_server() -> Iterator[LiveApi]:
+def live_api() -> Iterator[LiveApi]:
     state = ApiState()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -494,9 +494,9 @@ def live_server() -> Iterator[LiveApi]:
 
 
 @pytest.fixture
-def api(live_server: LiveApi) -> LiveApi:
-    live_server.state.reset("tok-1")  # tok-0 has "expired": every source starts on it
-    return live_server
+def api(live_api: LiveApi) -> LiveApi:
+    live_api.state.reset("tok-1")  # tok-0 has "expired": every source starts on it
+    return live_api
 
 
 @pytest.mark.anyio

@@ -12,10 +12,28 @@ from pathlib import Path
 import clerk_sync
 
 #: What the extras bring; none of it may be needed to import the core.
-OPTIONAL = ["fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "asyncpg", "aiosqlite", "typer", "rich"]
+OPTIONAL = [
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "asyncpg",
+    "aiosqlite",
+    "typer",
+    "rich",
+    "django",
+]
 
 #: The packages that are the extras' users: adapters, storage, the reference service and its command line.
-OUTSIDE_CORE = ("clerk_sync.fastapi", "clerk_sync.service", "clerk_sync.db", "clerk_sync.backfill", "clerk_sync.cli")
+OUTSIDE_CORE = (
+    "clerk_sync.fastapi",
+    "clerk_sync.service",
+    "clerk_sync.db",
+    "clerk_sync.backfill",
+    "clerk_sync.cli",
+    "clerk_sync.django",
+)
 
 #: Run in a fresh interpreter: refuse every optional package at import, then import each core module.
 CHILD = """

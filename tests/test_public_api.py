@@ -8,14 +8,24 @@ import pkgutil
 import pytest
 
 import clerk_sync
+from tests.django.setup import configure as configure_django
 
-PACKAGES = ["clerk_sync", "clerk_sync.fastapi", "clerk_sync.db", "clerk_sync.testing", "clerk_sync.service"]
+configure_django()  # clerk_sync.django's models and admin import only once Django is set up
+
+PACKAGES = [
+    "clerk_sync",
+    "clerk_sync.fastapi",
+    "clerk_sync.db",
+    "clerk_sync.testing",
+    "clerk_sync.service",
+    "clerk_sync.django",
+]
 
 
 def modules() -> list[str]:
     found = []
     for info in pkgutil.walk_packages(clerk_sync.__path__, "clerk_sync."):
-        if ".migrations" in info.name:  # Alembic's env.py runs only inside Alembic
+        if ".migrations" in info.name:  # Alembic's env.py runs only inside Alembic; Django's are generated
             continue
         found.append(info.name)
     return found

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from clerk_sync.errors import ConfigurationError
@@ -28,6 +29,7 @@ from clerk_sync.metrics import USERS_WRITTEN
 from clerk_sync.profile import Source, UserDeletion, UserProfile
 
 __all__ = [
+    "DECLARED_LENGTHS",
     "ENGINE_COLUMNS",
     "Action",
     "AsyncSyncHook",
@@ -52,6 +54,14 @@ WebhookOutcome = Literal["created", "updated", "unchanged", "stale", "deleted", 
 
 #: Columns a store writes itself; a profile may never carry them.
 ENGINE_COLUMNS = frozenset({"id", "clerk_id", "created_at", "updated_at", "deleted_at", "clerk_version"})
+
+#: The most characters a synced ``Text`` column accepts (a ``String(n)`` column's own ``n`` wins). ``Text`` has
+#: no limit of its own, yet no real value comes near these: an address is at most 320 characters (RFC 5321:
+#: 64 + 1 + 255), Clerk caps names at 256, an image URL is a few hundred. They are declared here rather than in
+#: the schemas (SQLAlchemy's and Django's), so the tables (and their migrations) stay as they are.
+DECLARED_LENGTHS: Mapping[str, int] = MappingProxyType(
+    {"email": 320, "first_name": 1024, "last_name": 1024, "image_url": 4096}
+)
 
 #: Besides the profile's own columns, what ``verdict`` reads.
 VERDICT_COLUMNS = frozenset({"deleted_at", "clerk_version"})

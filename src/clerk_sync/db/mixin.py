@@ -6,9 +6,7 @@ the mixin is mixed into the app's own base, whose map we do not control.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Integer, String, Text, text
@@ -16,6 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clerk_sync.db.base import UTCDateTime
+from clerk_sync.store import DECLARED_LENGTHS  # shared with the Django store, which loads no SQLAlchemy
 
 __all__ = ["DECLARED_LENGTHS", "ENGINE_COLUMNS", "ClerkUserMixin", "JSONDocument", "utcnow"]
 
@@ -25,14 +24,6 @@ JSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "p
 
 #: Columns the sync engine writes itself; a profile may never carry them.
 ENGINE_COLUMNS = frozenset({"id", "clerk_id", "created_at", "updated_at", "deleted_at", "clerk_version"})
-
-#: The most characters a synced ``Text`` column accepts (a ``String(n)`` column's own ``n`` wins). ``Text`` has
-#: no limit of its own, yet no real value comes near these: an address is at most 320 characters (RFC 5321:
-#: 64 + 1 + 255), Clerk caps names at 256, an image URL is a few hundred. They are declared here rather than in
-#: the schema, so the tables (and their migrations) stay as they are.
-DECLARED_LENGTHS: Mapping[str, int] = MappingProxyType(
-    {"email": 320, "first_name": 1024, "last_name": 1024, "image_url": 4096}
-)
 
 
 def utcnow() -> datetime:

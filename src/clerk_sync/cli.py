@@ -6,10 +6,8 @@ Configuration errors end the command with one line naming the variable and exit 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import ipaddress
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,14 +19,13 @@ from rich.console import Console
 
 from clerk_sync.devkeys import load_dev_issuer
 from clerk_sync.errors import ClerkSyncError, ConfigurationError
+from clerk_sync.service.serving import FRAMEWORKS, FrameworkServer, ServeOptions, server_for
 from clerk_sync.settings import ClerkSettings, load_settings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from clerk_sync.backfill import BackfillReport
 
-__all__ = ["FRAMEWORKS", "app", "main", "service_app"]
+__all__ = ["FRAMEWORKS", "app", "main"]
 
 app = typer.Typer(
     name="clerk-sync",
@@ -57,31 +54,17 @@ def _fail(exc: ClerkSyncError) -> typer.Exit:
 
 
 #: The web frameworks ``serve`` and ``db upgrade`` know, each with the extra that installs it.
-FRAMEWORKS: dict[str, str] = {"fastapi": "fastapi"}
-
-#: How ``serve --dev`` reaches worker processes, which build the app themselves (``service_app``). ``serve``
-#: always sets it, so a value left in the environment never turns development mode on by itself.
-_DEV_ENV = "CLERK_SYNC_SERVE_DEV"
-
 FrameworkOption = Annotated[
     str, typer.Option("--framework", metavar="NAME", help=f"Web framework: {', '.join(FRAMEWORKS)}.")
 ]
 
 
-def _check_framework(name: str, *, serving: bool = True) -> None:
+def _server(name: str, *, serving: bool = True) -> FrameworkServer:
     """One line and exit code 2 for a framework we do not know, or (to serve) one whose extra is missing."""
-    if name not in FRAMEWORKS:
-        raise _fail(ConfigurationError(f"--framework {name}: unknown; choose one of {', '.join(FRAMEWORKS)}"))
-    if serving and importlib.util.find_spec(name) is None:
-        extra = FRAMEWORKS[name]
-        raise _fail(ConfigurationError(f"--framework {name} needs its extra: pip install 'clerk-sync[{extra}]'"))
-
-
-def service_app() -> FastAPI:
-    """The reference service as one worker builds it (uvicorn's factory form, for ``serve --workers N``)."""
-    from clerk_sync.service import ServiceSettings, create_app
-
-    return create_app(ServiceSettings(), load_settings(), dev=os.environ.get(_DEV_ENV) == "1")
+    try:
+        return server_for(name, serving=serving)
+    except ConfigurationError as exc:
+        raise _fail(exc) from None
 
 
 @app.command()
@@ -90,20 +73,16 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     dev: Annotated[bool, typer.Option("--dev", help="Trust the local development key (loopback only).")] = False,
     framework: FrameworkOption = "fastapi",
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (uvicorn's supervisor above them).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     no_access_log: Annotated[bool, typer.Option("--no-access-log", help="Do not log each request.")] = False,
 ) -> None:
-    """Run the reference service (uvicorn)."""
-    _check_framework(framework)
-    import uvicorn
-
-    from clerk_sync.service import ServiceSettings, create_app
-
+    """Run a framework's reference service on a production-grade server."""
+    server = _server(framework)
     if dev and not _is_loopback(host):
         raise _fail(ConfigurationError(f"--dev refuses to listen on {host}: development tokens are forgeable"))
     try:
         # Built here even with workers: a configuration that cannot work stops the command with one line, once.
-        application = create_app(ServiceSettings(), load_settings(), dev=dev)
+        server.validate(dev)
     except ClerkSyncError as exc:
         raise _fail(exc) from None
     if dev:
@@ -119,26 +98,7 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
-    access_log = not no_access_log
-    if workers == 1:
-        uvicorn.run(application, host=host, port=port, log_level="info", access_log=access_log)
-        return
-    # Each worker process imports and builds its own app; only an import string can cross that boundary.
-    os.environ[_DEV_ENV] = "1" if dev else "0"
-    database_url = ServiceSettings().database_url
-    if database_url.startswith("sqlite"):  # once here, so the workers' start-up migrations find nothing to race
-        from clerk_sync.db import upgrade
-
-        asyncio.run(upgrade(database_url))
-    uvicorn.run(
-        f"{__name__}:service_app",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=access_log,
-    )
+    server.run(ServeOptions(host=host, port=port, dev=dev, workers=workers, access_log=not no_access_log))
 
 
 def _dev_profile(
@@ -183,14 +143,13 @@ def _database_url() -> str:
 
 @db_app.command("upgrade")
 def db_upgrade(framework: FrameworkOption = "fastapi") -> None:
-    """Apply the packaged migrations to DATABASE_URL (every framework's adapter shares them today)."""
-    _check_framework(framework, serving=False)
-    from clerk_sync.db import upgrade
+    """Apply the framework's migrations to DATABASE_URL (Alembic's, or Django's for --framework django)."""
+    server = _server(framework, serving=False)
     from clerk_sync.db.failures import is_unavailable
 
     url = _database_url()
     try:
-        asyncio.run(upgrade(url))
+        server.upgrade(url)
     except ClerkSyncError as exc:
         raise _fail(exc) from None
     except Exception as exc:

@@ -1,6 +1,24 @@
-"""The reference service: what an app built on clerk-sync looks like, runnable with ``clerk-sync serve``."""
+"""The reference services: what an app built on clerk-sync looks like, runnable with ``clerk-sync serve``.
 
-from clerk_sync.service.app import create_app
+Nothing framework-specific is imported here, so ``clerk-sync serve --framework flask`` works without FastAPI;
+``create_app`` (the FastAPI app) is imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from clerk_sync.service.settings import ServiceSettings
 
+if TYPE_CHECKING:
+    from clerk_sync.service.app import create_app
+
 __all__ = ["ServiceSettings", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from clerk_sync.service.app import create_app
+
+        return create_app
+    raise AttributeError(name)

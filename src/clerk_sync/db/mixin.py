@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clerk_sync.db.base import UTCDateTime
+from clerk_sync.store import ENGINE_COLUMNS  # re-exported: columns a store writes itself
 
 __all__ = ["DECLARED_LENGTHS", "ENGINE_COLUMNS", "ClerkUserMixin", "JSONDocument", "utcnow"]
 
@@ -23,8 +24,6 @@ __all__ = ["DECLARED_LENGTHS", "ENGINE_COLUMNS", "ClerkUserMixin", "JSONDocument
 #: ``none_as_null``: a cleared document is SQL NULL, not the JSON text ``null``.
 JSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
-#: Columns the sync engine writes itself; a profile may never carry them.
-ENGINE_COLUMNS = frozenset({"id", "clerk_id", "created_at", "updated_at", "deleted_at", "clerk_version"})
 
 #: The most characters a synced ``Text`` column accepts (a ``String(n)`` column's own ``n`` wins). ``Text`` has
 #: no limit of its own, yet no real value comes near these: an address is at most 320 characters (RFC 5321:

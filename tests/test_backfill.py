@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from clerk_sync.backend_api import BackendAPI
 from clerk_sync.backfill import BackfillReport, PlannedChange, backfill
-from clerk_sync.db import User, UserSync, create_engine, create_sessionmaker, upgrade
+from clerk_sync.db import AsyncSQLAlchemyStore, User, create_engine, create_sessionmaker, upgrade
 from clerk_sync.profile import Source, UserProfile
 from clerk_sync.testing import FakeClerkBackend, make_user_json
 from tests.databases import DATABASE_KINDS, database_url
@@ -92,7 +92,12 @@ async def run(
 ) -> BackfillReport:
     async with httpx.AsyncClient() as http:
         api = BackendAPI(http, SECRET, api_url=backend.url, max_attempts=6, sleep=sleeps or Sleeps())
-        return await backfill(api, sessions, UserSync(), **kwargs)
+        return await backfill(api, store_of(sessions), **kwargs)
+
+
+def store_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncSQLAlchemyStore[User]:
+    """A store on the test database's engine; it reads through sessions, so it holds no connection to close."""
+    return AsyncSQLAlchemyStore(sessions.kw["bind"], direct_reads=False)
 
 
 async def rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, User]:
@@ -156,9 +161,8 @@ async def test_changed_user_is_updated_and_stale_data_skipped(sessions: async_se
     with FakeClerkBackend(secret_key=SECRET, users=users) as backend:
         await run(backend, sessions)
         backend.add_user({**users[0], "first_name": "Edited", "updated_at": BASE_MS + 10_000})
-        async with sessions() as session:
-            fresher = UserProfile("user_00001", BASE_MS + 99_999, Source.TOKEN, {"first_name": "FromToken"})
-            await UserSync().sync(session, fresher)
+        fresher = UserProfile("user_00001", BASE_MS + 99_999, Source.TOKEN, {"first_name": "FromToken"})
+        await store_of(sessions).sync(fresher)
         backend.add_user({**users[1], "first_name": "Older", "updated_at": BASE_MS + 50_000})
         report = await run(backend, sessions)
         assert counts(report) == {"seen": 3, "updated": 1, "stale": 1, "unchanged": 1}
@@ -230,7 +234,7 @@ async def test_prune_spares_users_created_during_the_run(sessions: async_session
     with FakeClerkBackend(secret_key=SECRET, users=population(2)) as backend:
         async with sessions() as session:
             for clerk_id in ("user_signed_up_now", "user_long_gone"):
-                await UserSync().sync(session, UserProfile(clerk_id, BASE_MS, Source.TOKEN))
+                await store_of(sessions).sync(UserProfile(clerk_id, BASE_MS, Source.TOKEN))
             # Pretend the sign-up happened after the backfill started (its row is newer than the run).
             await session.execute(
                 update(User)
@@ -251,16 +255,14 @@ async def test_prune_spares_a_sign_up_made_while_the_backfill_waits(
     """A real race: while the backfill waits out a 429 between pages, a user signs up (first request creates the
     row). The listing never shows them and the fake answers 404 for them, yet prune leaves their row alone."""
     with FakeClerkBackend(secret_key=SECRET, users=population(1000)) as backend:
-        async with sessions() as session:
-            await UserSync().sync(session, UserProfile("user_long_gone", BASE_MS, Source.TOKEN))
+        await store_of(sessions).sync(UserProfile("user_long_gone", BASE_MS, Source.TOKEN))
         backend.fail(429, on_request=4, retry_after=2)
 
         class SignUpWhileWaiting(Sleeps):
             async def __call__(self, seconds: float) -> None:
                 await super().__call__(seconds)
-                async with sessions() as session:
-                    token_profile = UserProfile("user_mid_run", BASE_MS + 5, Source.TOKEN, {"first_name": "New"})
-                    assert (await UserSync().sync(session, token_profile)).action == "created"
+                token_profile = UserProfile("user_mid_run", BASE_MS + 5, Source.TOKEN, {"first_name": "New"})
+                assert (await store_of(sessions).sync(token_profile)).action == "created"
 
         sleeps = SignUpWhileWaiting()
         report = await run(backend, sessions, sleeps=sleeps, prune=True, page_size=100)

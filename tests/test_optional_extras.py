@@ -116,7 +116,7 @@ def test_distribution_declares_the_extras() -> None:
     assert extras[""] == {"pyjwt", "httpx", "svix", "pydantic-settings", "prometheus-client"}
     assert extras["fastapi"] == {"fastapi", "uvicorn"}
     assert extras["sqlalchemy"] == {"sqlalchemy", "alembic"}
-    assert extras["postgres"] == {"sqlalchemy", "alembic", "asyncpg"}  # hatchling inlines clerk-sync[sqlalchemy]
+    assert extras["postgres"] == {"sqlalchemy", "alembic", "asyncpg", "psycopg"}  # inlines clerk-sync[sqlalchemy]
     assert extras["sqlite"] == {"sqlalchemy", "alembic", "aiosqlite"}
     assert {"typer", "rich"} <= extras["cli"]
     for extra in ("sqlalchemy", "postgres", "sqlite", "fastapi", "cli"):

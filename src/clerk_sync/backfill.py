@@ -1,4 +1,4 @@
-"""Backfill and reconcile: bring every Clerk user into the table through the same engine as requests.
+"""Backfill and reconcile: bring every Clerk user into the table through the same store as requests.
 
 Users who signed up before the app existed never made a request, and webhooks may have been missed while the
 endpoint was down. The backfill pages through the Backend API and syncs each user with source ``backfill``, so
@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clerk_sync.backend_api import MAX_PAGE_SIZE, BackendAPI
-from clerk_sync.db import Action, UserSync
+from clerk_sync.db import Action, AsyncSQLAlchemyStore
 from clerk_sync.db.failures import unavailable_on_failure
-from clerk_sync.db.upsert import carried_values
 from clerk_sync.errors import BackendAPIError
-from clerk_sync.profile import Source, UserProfile
+from clerk_sync.profile import Source, UserDeletion, UserProfile
+from clerk_sync.store import carried_values, changed_columns, created_changes
 from clerk_sync.users_json import profile_from_user_json
 
 __all__ = ["BackfillReport", "PlannedAction", "PlannedChange", "Progress", "backfill"]
@@ -82,8 +82,7 @@ Progress = Callable[[BackfillReport], None]
 
 async def backfill(
     api: BackendAPI,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    users: UserSync[Any],
+    store: AsyncSQLAlchemyStore[Any],
     *,
     dry_run: bool = False,
     prune: bool = False,
@@ -102,19 +101,17 @@ async def backfill(
     started = datetime.now(UTC)
     seen: set[str] = set()
     async for page in api.iter_user_pages(page_size):
-        async with sessionmaker() as session:
-            for user in page:
-                await _one(session, users, user, report, seen, dry_run, include_private_metadata)
-                if progress is not None:
-                    progress(report)
+        for user in page:
+            await _one(store, user, report, seen, dry_run, include_private_metadata)
+            if progress is not None:
+                progress(report)
     if prune:
-        await _prune(api, sessionmaker, users, report, seen, started, dry_run)
+        await _prune(api, store, report, seen, started, dry_run)
     return report
 
 
 async def _one(
-    session: AsyncSession,
-    users: UserSync[Any],
+    store: AsyncSQLAlchemyStore[Any],
     user: Mapping[str, Any],
     report: BackfillReport,
     seen: set[str],
@@ -131,11 +128,10 @@ async def _one(
         report.invalid += 1  # one bad object must not stop thousands of good ones
         return
     if dry_run:
-        action, columns = await _plan(session, users, profile)
-        await session.rollback()  # release the read transaction (SQLite holds a snapshot otherwise)
+        action, columns = await _plan(store, profile)
     else:
         try:
-            action = (await users.sync(session, profile, raise_if_deleted=False)).action
+            action = (await store.sync(profile, raise_if_deleted=False)).action
         except BackendAPIError:  # a value the row cannot hold (``profile.refusal``); nothing was written
             report.invalid += 1
             return
@@ -154,39 +150,34 @@ async def _one(
         report.planned.append(PlannedChange(profile.clerk_id, _WRITES[action], columns))
 
 
-async def _plan(session: AsyncSession, users: UserSync[Any], profile: UserProfile) -> tuple[Action, tuple[str, ...]]:
-    """The engine's own verdict (``UserSync.plan``), plus the columns a write would change.
+async def _plan(store: AsyncSQLAlchemyStore[Any], profile: UserProfile) -> tuple[Action, tuple[str, ...]]:
+    """The store's own verdict (``plan``), plus the columns a write would change.
 
-    The verdict comes from the engine so a dry run can never disagree with the real run; only an ``updated``
+    The verdict comes from the store so a dry run can never disagree with the real run; only an ``updated``
     verdict costs a second read, to name its columns.
     """
-    action = await users.plan(session, profile)
-    values = carried_values(users.model, profile.fields)
+    action = await store.plan(profile)
+    values = carried_values(profile.fields, frozenset(sa_inspect(store.model).columns.keys()))
     if action == "created":
-        return action, tuple(values) or ("clerk_id",)
+        return action, created_changes(values)
     if action != "updated":
         return action, ()
-    model = users.model
-    async with unavailable_on_failure(session):
-        row = (
-            await session.execute(
-                select(model).where(model.clerk_id == profile.clerk_id), execution_options={"populate_existing": True}
-            )
-        ).scalar_one()
-    return action, tuple(key for key, value in values.items() if getattr(row, key) != value)
+    model = store.model
+    async with store.sessionmaker() as session, unavailable_on_failure(session):
+        row = (await session.execute(select(model).where(model.clerk_id == profile.clerk_id))).scalar_one()
+    return action, changed_columns(lambda key: getattr(row, key), values)
 
 
 async def _prune(
     api: BackendAPI,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    users: UserSync[Any],
+    store: AsyncSQLAlchemyStore[Any],
     report: BackfillReport,
     seen: set[str],
     started: datetime,
     dry_run: bool,
 ) -> None:
-    model = users.model
-    async with sessionmaker() as session, unavailable_on_failure(session):
+    model = store.model
+    async with store.sessionmaker() as session, unavailable_on_failure(session):
         local = (
             await session.execute(
                 select(model.clerk_id)
@@ -202,6 +193,5 @@ async def _prune(
         if dry_run:
             report.planned.append(PlannedChange(clerk_id, "pruned", ("deleted_at",)))
             continue
-        async with sessionmaker() as session:
-            # Now as the version: newer than any write Clerk made before answering 404, so the tombstone holds.
-            await users.delete(session, clerk_id, int(time.time() * 1000), Source.BACKFILL)
+        # Now as the version: newer than any write Clerk made before answering 404, so the tombstone holds.
+        await store.delete(UserDeletion(clerk_id, int(time.time() * 1000), Source.BACKFILL))

@@ -240,13 +240,13 @@ async def _run_backfill(
 
     from clerk_sync.backend_api import BackendAPI
     from clerk_sync.backfill import backfill as run
-    from clerk_sync.db import UserSync, create_engine, create_sessionmaker, upgrade
+    from clerk_sync.db import AsyncSQLAlchemyStore, upgrade
 
     assert settings.secret_key is not None
-    engine = create_engine(url)
+    store = AsyncSQLAlchemyStore.from_url(url, direct_reads=False)  # a backfill writes; it has no steady state
     try:
         if url.startswith("sqlite"):
-            await upgrade(engine)
+            await upgrade(store.engine)
         async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
             api = BackendAPI(http, settings.secret_key.get_secret_value(), api_url=settings.api_url, max_attempts=6)
             try:
@@ -269,8 +269,7 @@ async def _run_backfill(
 
                 return await run(
                     api,
-                    create_sessionmaker(engine),
-                    UserSync(),
+                    store,
                     dry_run=dry_run,
                     prune=prune,
                     page_size=page_size,
@@ -278,7 +277,7 @@ async def _run_backfill(
                     progress=advance,
                 )
     finally:
-        await engine.dispose()
+        await store.close()
 
 
 _COUNTS = ("seen", "created", "updated", "unchanged", "skipped", "pruned")

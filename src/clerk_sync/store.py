@@ -31,6 +31,7 @@ from clerk_sync.profile import Source, UserDeletion, UserProfile
 __all__ = [
     "DECLARED_LENGTHS",
     "ENGINE_COLUMNS",
+    "VERDICT_COLUMNS",
     "Action",
     "AsyncSyncHook",
     "AsyncUserStore",
@@ -42,6 +43,7 @@ __all__ = [
     "WriteAudit",
     "carried_values",
     "changed_columns",
+    "created_changes",
     "verdict",
     "write_version",
 ]
@@ -73,8 +75,9 @@ _CLEARED: Mapping[str, Callable[[], Any]] = {"public_metadata": dict}
 class StoredUser(Protocol):
     """What the core reads of any store's user object (an ORM instance of the app's model)."""
 
-    @property
-    def clerk_id(self) -> str: ...
+    #: The Clerk user id. Typed ``Any``: an ORM declares it as a descriptor (SQLAlchemy's ``Mapped[str]``, a
+    #: Django field), which a ``str`` property in a protocol would not match.
+    clerk_id: Any
 
 
 U = TypeVar("U", bound=StoredUser)

@@ -1,18 +1,20 @@
-"""Plain helpers for the storage tests: profiles and a statement recorder."""
+"""Plain helpers for the storage tests: profiles, a statement recorder, and the sync store seen from async tests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+import anyio.to_thread
+from sqlalchemy import Engine, event
 
-from clerk_sync.db.engine import sqlite_reader
-from clerk_sync.profile import Source, UserProfile
+from clerk_sync.db import Action, AsyncSQLAlchemyStore, SQLAlchemyStore, SyncResult, User, WebhookOutcome
+from clerk_sync.profile import Source, UserDeletion, UserProfile
 
-__all__ = ["StatementLog", "profile"]
+__all__ = ["AnyStore", "StatementLog", "ThreadedStore", "profile"]
 
 
 def profile(
@@ -20,6 +22,44 @@ def profile(
 ) -> UserProfile:
     """A profile carrying exactly ``fields`` (absent keys are absent, ``None`` means cleared)."""
     return UserProfile(clerk_id=clerk_id, version=version, source=source, fields=MappingProxyType(fields))
+
+
+class ThreadedStore:
+    """The sync store called as a WSGI app would, on a worker thread each call, awaited by the async tests.
+
+    It runs the real ``SQLAlchemyStore`` unchanged, so one test body checks both stores.
+    """
+
+    def __init__(self, store: SQLAlchemyStore[User]) -> None:
+        self.inner = store
+
+    @property
+    def sync_engine(self) -> Engine:
+        bind = self.inner.sessionmaker.kw["bind"]
+        assert isinstance(bind, Engine)
+        return bind
+
+    async def read(self, profile: UserProfile) -> SyncResult[User] | None:
+        return await anyio.to_thread.run_sync(self.inner.read, profile)
+
+    async def sync(self, profile: UserProfile, *, raise_if_deleted: bool = True) -> SyncResult[User]:
+        return await anyio.to_thread.run_sync(partial(self.inner.sync, profile, raise_if_deleted=raise_if_deleted))
+
+    async def delete(self, deletion: UserDeletion) -> SyncResult[User]:
+        return await anyio.to_thread.run_sync(self.inner.delete, deletion)
+
+    async def apply_webhook(self, svix_id: str, event_type: str, change: UserProfile | UserDeletion) -> WebhookOutcome:
+        return await anyio.to_thread.run_sync(self.inner.apply_webhook, svix_id, event_type, change)
+
+    async def plan(self, profile: UserProfile) -> Action:
+        return await anyio.to_thread.run_sync(self.inner.plan, profile)
+
+    async def last_webhook_at(self) -> datetime | None:
+        return await anyio.to_thread.run_sync(self.inner.last_webhook_at)
+
+
+#: Both stores, awaited: the async store itself, or the sync one on worker threads.
+AnyStore: TypeAlias = AsyncSQLAlchemyStore[User] | ThreadedStore
 
 
 @dataclass
@@ -30,19 +70,17 @@ class StatementLog:
     commits: int = 0
 
     @classmethod
-    def attach(cls, engine: AsyncEngine) -> StatementLog:
-        """Start recording on ``engine``."""
+    def attach(cls, engine: Engine) -> StatementLog:
+        """Start recording on ``engine`` (an async engine's ``sync_engine``)."""
         log = cls()
-        # The steady-state read of an SQLite file goes through the engine's in-loop reader: count it too.
-        for target in filter(None, (engine.sync_engine, sqlite_reader(engine))):
 
-            @event.listens_for(target, "before_cursor_execute")
-            def _statement(*args: Any) -> None:
-                log.sql.append(str(args[2]).strip())
+        @event.listens_for(engine, "before_cursor_execute")
+        def _statement(*args: Any) -> None:
+            log.sql.append(str(args[2]).strip())
 
-            @event.listens_for(target, "commit")
-            def _commit(*_: Any) -> None:
-                log.commits += 1
+        @event.listens_for(engine, "commit")
+        def _commit(*_: Any) -> None:
+            log.commits += 1
 
         return log
 

@@ -6,10 +6,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import MetaData, String, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from clerk_sync.db import NAMING_CONVENTION, ClerkUserMixin, SyncResult, UserSync, create_engine, create_sessionmaker
+from clerk_sync.db import (
+    NAMING_CONVENTION,
+    AsyncSQLAlchemyStore,
+    ClerkUserMixin,
+    SyncResult,
+    create_engine,
+    create_sessionmaker,
+)
 from tests.db.factories import profile
 
 pytestmark = pytest.mark.anyio
@@ -31,28 +38,28 @@ class Account(ClerkUserMixin, AppBase):
 
 
 @pytest.fixture
-async def app_sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Sessions on a database whose schema is the app's own metadata."""
+async def app_engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a database whose schema is the app's own metadata."""
     engine = create_engine(db_url)
     async with engine.begin() as connection:
         await connection.run_sync(AppBase.metadata.create_all)
-    yield create_sessionmaker(engine)
+    yield engine
     await engine.dispose()
 
 
-async def test_engine_syncs_an_app_model_and_leaves_its_columns_alone(
-    app_sessions: async_sessionmaker[AsyncSession],
-) -> None:
-    """The engine writes the synced columns of the app's model and never touches the app's own columns."""
-    sync: UserSync[Account] = UserSync(Account)
+async def test_store_syncs_an_app_model_and_leaves_its_columns_alone(app_engine: AsyncEngine) -> None:
+    """The store writes the synced columns of the app's model and never touches the app's own columns."""
+    store: AsyncSQLAlchemyStore[Account] = AsyncSQLAlchemyStore(app_engine, Account)
+    app_sessions = create_sessionmaker(app_engine)
+    created = await store.sync(profile(email="a@example.com"))
     async with app_sessions() as session:
-        created = await sync.sync(session, profile(email="a@example.com"))
+        session.add(created.user)  # the detached user binds to the app's session without a query
         created.user.nickname = "ada"
         created.user.karma = 7
         await session.commit()
 
-    async with app_sessions() as session:
-        updated: SyncResult[Account] = await sync.sync(session, profile(version=2_000, email="b@example.com"))
+    updated: SyncResult[Account] = await store.sync(profile(version=2_000, email="b@example.com"))
+    await store.close()
 
     assert (created.action, updated.action) == ("created", "updated")
     async with app_sessions() as session:
@@ -60,11 +67,11 @@ async def test_engine_syncs_an_app_model_and_leaves_its_columns_alone(
     assert (account.email, account.nickname, account.karma) == ("b@example.com", "ada", 7)
 
 
-async def test_claims_may_map_to_app_columns(app_sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_claims_may_map_to_app_columns(app_engine: AsyncEngine) -> None:
     """A claim mapping may target the app's extra columns; they are synced like the built-in ones."""
-    sync = UserSync(Account)
-    async with app_sessions() as session:
-        result = await sync.sync(session, profile(nickname="ada"))
+    store = AsyncSQLAlchemyStore(app_engine, Account)
+    result = await store.sync(profile(nickname="ada"))
+    await store.close()
 
     assert result.user.nickname == "ada"
     assert result.user.karma == 0

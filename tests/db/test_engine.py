@@ -74,7 +74,7 @@ def test_public_api_is_sorted_and_complete() -> None:
     """``clerk_sync.db.__all__`` lists every public name exactly once (ruff's RUF022 keeps it sorted)."""
     public = {name for name in vars(clerk_sync.db) if name.isidentifier() and not name.startswith("_")}
     public -= {"annotations"}
-    submodules = {"base", "engine", "failures", "limits", "migrate", "migrations", "mixin", "models", "reader", "sync"}
-    submodules |= {"upsert"}
+    submodules = {"base", "engine", "failures", "limits", "migrate", "migrations", "mixin", "models", "reader"}
+    submodules |= {"operations", "store", "upsert"}
     assert len(set(clerk_sync.db.__all__)) == len(clerk_sync.db.__all__)
     assert set(clerk_sync.db.__all__) == public - submodules - {"webhook_log"}

@@ -8,21 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import TextClause, insert, text
+from sqlalchemy import event, insert, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from clerk_sync.db import (
+    AsyncSQLAlchemyStore,
     Base,
     User,
-    UserDeletion,
-    UserSync,
     create_engine,
-    create_sessionmaker,
     is_data_error,
     is_unavailable,
 )
 from clerk_sync.errors import DatabaseUnavailableError, TokenClaimInvalidError
+from clerk_sync.profile import UserDeletion
 from tests.databases import drop_postgres_database, temporary_postgres_database
 from tests.db.factories import profile
 
@@ -30,26 +29,23 @@ pytestmark = pytest.mark.anyio
 
 
 async def _every_operation_fails(url: str) -> None:
-    engine = create_engine(url)
-    sync: UserSync[User] = UserSync()
+    store = AsyncSQLAlchemyStore.from_url(url)
     try:
-        async with create_sessionmaker(engine)() as session:
-            with pytest.raises(DatabaseUnavailableError) as raised:
-                await sync.sync(session, profile(email="a@example.com"))
-            assert raised.value.code == "database-unavailable"
-        async with create_sessionmaker(engine)() as session:
-            with pytest.raises(DatabaseUnavailableError):
-                await sync.delete(session, "user_1", 1_000)
-        async with create_sessionmaker(engine)() as session:
-            with pytest.raises(DatabaseUnavailableError):
-                await sync.apply_webhook(
-                    session, svix_id="msg_1", event_type="user.deleted", change=UserDeletion("user_1", 1)
-                )
-        async with create_sessionmaker(engine)() as session:
-            with pytest.raises(DatabaseUnavailableError):
-                await sync.last_webhook_at(session)
+        with pytest.raises(DatabaseUnavailableError) as raised:
+            await store.sync(profile(email="a@example.com"))
+        assert raised.value.code == "database-unavailable"
+        with pytest.raises(DatabaseUnavailableError):
+            await store.read(profile(email="a@example.com"))
+        with pytest.raises(DatabaseUnavailableError):
+            await store.delete(UserDeletion("user_1", 1_000))
+        with pytest.raises(DatabaseUnavailableError):
+            await store.apply_webhook("msg_1", "user.deleted", UserDeletion("user_1", 1))
+        with pytest.raises(DatabaseUnavailableError):
+            await store.plan(profile(email="a@example.com"))
+        with pytest.raises(DatabaseUnavailableError):
+            await store.last_webhook_at()
     finally:
-        await engine.dispose()
+        await store.close()
 
 
 async def test_closed_postgres_port() -> None:
@@ -70,43 +66,41 @@ async def test_postgres_database_dropped_under_a_running_engine() -> None:
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(Base.metadata.create_all)
-            sessions = create_sessionmaker(engine)
-            async with sessions() as session:
-                await UserSync().sync(session, profile(email="a@example.com"))
+            store = AsyncSQLAlchemyStore(engine)
+            await store.sync(profile(email="a@example.com"))
             await drop_postgres_database(str(make_url(url).database))
 
-            async with sessions() as session:
-                with pytest.raises(DatabaseUnavailableError):
-                    await UserSync().sync(session, profile(version=2_000, email="b@example.com"))
+            with pytest.raises(DatabaseUnavailableError):
+                await store.sync(profile(version=2_000, email="b@example.com"))
+            await store.close()
         finally:
             await engine.dispose()
 
 
 @pytest.mark.postgres
-async def test_postgres_connection_terminated_inside_a_session() -> None:
+async def test_postgres_connection_terminated_inside_a_transaction() -> None:
     """A backend killed between the read and the write (failover, admin) is translated, not leaked."""
     async with temporary_postgres_database() as url:
         engine = create_engine(url)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(Base.metadata.create_all)
-            async with create_sessionmaker(engine)() as session:
-                await session.execute(Base.metadata.tables["users"].select())
-                pid = (await session.execute(_pid())).scalar_one()
-                async with create_sessionmaker(engine)() as killer:
-                    await killer.execute(_terminate(pid))
-                with pytest.raises(DatabaseUnavailableError):
-                    await UserSync().sync(session, profile(email="a@example.com"))
+
+            # The store's own transaction: once its read ran, its backend is terminated, before the upsert.
+            @event.listens_for(engine.sync_engine, "before_cursor_execute")
+            def kill_before_insert(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+                if statement.lstrip().upper().startswith("INSERT"):
+                    cursor.execute(_TERMINATE_SELF)
+
+            store = AsyncSQLAlchemyStore(engine, direct_reads=False)
+            with pytest.raises(DatabaseUnavailableError):
+                await store.sync(profile(email="a@example.com"))
+            await store.close()
         finally:
             await engine.dispose()
 
 
-def _pid() -> TextClause:
-    return text("SELECT pg_backend_pid()")
-
-
-def _terminate(pid: int) -> TextClause:
-    return text("SELECT pg_terminate_backend(:pid)").bindparams(pid=pid)
+_TERMINATE_SELF = "SELECT pg_terminate_backend(pg_backend_pid())"
 
 
 def test_bugs_stay_loud() -> None:
@@ -177,15 +171,16 @@ async def test_a_value_postgres_refuses_is_the_sources_refusal_with_nothing_chai
             await connection.execute(
                 text("ALTER TABLE users ADD CONSTRAINT short_names CHECK (length(first_name) < 4)")
             )
-        async with create_sessionmaker(engine)() as session:
-            with pytest.raises(TokenClaimInvalidError) as raised:
-                await UserSync().sync(session, profile(first_name=LONG_NAME))
-            assert raised.value.__cause__ is None
-            assert raised.value.__suppress_context__
-            assert LONG_NAME not in "".join(traceback.format_exception(raised.value))
-            assert not session.in_transaction()
-        async with create_sessionmaker(engine)() as session:
-            assert (await UserSync().sync(session, profile(first_name="Ada"))).action == "created"
+        store = AsyncSQLAlchemyStore(engine)
+        with pytest.raises(TokenClaimInvalidError) as raised:
+            await store.sync(profile(first_name=LONG_NAME))
+        assert raised.value.__cause__ is None
+        assert raised.value.__suppress_context__
+        assert LONG_NAME not in "".join(traceback.format_exception(raised.value))
+        pool: Any = engine.sync_engine.pool  # a QueuePool: it counts connections in use
+        assert pool.checkedout() == 0  # the transaction was rolled back and its connection released
+        assert (await store.sync(profile(first_name="Ada"))).action == "created"
+        await store.close()
     finally:
         await engine.dispose()
 

@@ -21,13 +21,11 @@ from clerk_sync.db import (
     ClerkUserMixin,
     ProcessedWebhook,
     User,
-    UserDeletion,
-    UserSync,
 )
 from clerk_sync.db.limits import MAX_JSON_DEPTH, ColumnLimits
 from clerk_sync.errors import BackendAPIError, TokenClaimInvalidError, WebhookFieldInvalidError
-from clerk_sync.profile import Source, UserProfile
-from tests.db.factories import StatementLog, profile
+from clerk_sync.profile import Source, UserDeletion, UserProfile
+from tests.db.factories import AnyStore, StatementLog, profile
 
 pytestmark = pytest.mark.anyio
 
@@ -167,22 +165,20 @@ def test_the_refusal_is_the_sources_own_error() -> None:
         limits.check_profile(UserProfile("user_1", 2**63, Source.TOKEN), {})
 
 
-# --- the sync engine, on both databases ----------------------------------------------------------------------
+# --- the stores, on both databases ----------------------------------------------------------------------
 
 Sessions = async_sessionmaker[AsyncSession]
 
 
 async def test_sync_refuses_before_writing_and_the_row_keeps_its_values(
-    sessionmaker: Sessions, user_sync: UserSync[User], statements: StatementLog
+    sessionmaker: Sessions, store: AnyStore, statements: StatementLog
 ) -> None:
     """A token profile the row cannot hold is refused after the one read, before any write: no INSERT, no
     commit, and the stored row is as it was."""
-    async with sessionmaker() as session:
-        await user_sync.sync(session, profile(email="ada@example.com", first_name="Ada"))
+    await store.sync(profile(email="ada@example.com", first_name="Ada"))
     statements.clear()
-    async with sessionmaker() as session:
-        with pytest.raises(TokenClaimInvalidError, match="first_name"):
-            await user_sync.sync(session, profile(version=2_000, email="ada@example.com", first_name="Ada\x00"))
+    with pytest.raises(TokenClaimInvalidError, match="first_name"):
+        await store.sync(profile(version=2_000, email="ada@example.com", first_name="Ada\x00"))
     assert statements.writes == []
     assert statements.commits == 0
     async with sessionmaker() as session:
@@ -190,31 +186,29 @@ async def test_sync_refuses_before_writing_and_the_row_keeps_its_values(
     assert (stored.first_name, stored.clerk_version) == ("Ada", 1_000)
 
 
-async def test_a_webhook_is_refused_before_its_ledger_row(sessionmaker: Sessions, user_sync: UserSync[User]) -> None:
+async def test_a_webhook_is_refused_before_its_ledger_row(sessionmaker: Sessions, store: AnyStore) -> None:
     """``apply_webhook`` checks the message id, the event type and the change before claiming the message, so
     a refused message is not "processed": the same id with a readable change applies afterwards."""
     bad = UserProfile("user_1", 1_000, Source.WEBHOOK, {"first_name": "x" * 2_000})
     good = UserProfile("user_1", 1_000, Source.WEBHOOK, {"first_name": "Ada"})
-    async with sessionmaker() as session:
-        with pytest.raises(WebhookFieldInvalidError, match="first_name"):
-            await user_sync.apply_webhook(session, svix_id="msg_1", event_type="user.created", change=bad)
-        with pytest.raises(WebhookFieldInvalidError, match="svix-id"):
-            await user_sync.apply_webhook(session, svix_id="m" * 256, event_type="user.created", change=good)
-        tombstone = UserDeletion("u" * 256, 1_000, labels={"clerk_id": "data.id"})
-        with pytest.raises(WebhookFieldInvalidError, match=r"data\.id"):
-            await user_sync.apply_webhook(session, svix_id="msg_2", event_type="user.deleted", change=tombstone)
+    with pytest.raises(WebhookFieldInvalidError, match="first_name"):
+        await store.apply_webhook("msg_1", "user.created", bad)
+    with pytest.raises(WebhookFieldInvalidError, match="svix-id"):
+        await store.apply_webhook("m" * 256, "user.created", good)
+    tombstone = UserDeletion("u" * 256, 1_000, labels={"clerk_id": "data.id"})
+    with pytest.raises(WebhookFieldInvalidError, match=r"data\.id"):
+        await store.apply_webhook("msg_2", "user.deleted", tombstone)
     async with sessionmaker() as session:
         ledger = (await session.execute(select(func.count()).select_from(ProcessedWebhook))).scalar_one()
         users = (await session.execute(select(func.count()).select_from(User))).scalar_one()
     assert (ledger, users) == (0, 0)
-    async with sessionmaker() as session:
-        outcome = await user_sync.apply_webhook(session, svix_id="msg_1", event_type="user.created", change=good)
+    outcome = await store.apply_webhook("msg_1", "user.created", good)
     assert outcome == "created"
 
 
-async def test_delete_refuses_an_id_the_column_cannot_hold(sessionmaker: Sessions, user_sync: UserSync[User]) -> None:
+async def test_delete_refuses_an_id_the_column_cannot_hold(sessionmaker: Sessions, store: AnyStore) -> None:
     """A tombstone is checked as a profile is: an id longer than ``clerk_id`` is refused, nothing written."""
+    with pytest.raises(BackendAPIError, match="clerk_id"):
+        await store.delete(UserDeletion("u" * 256, 1_000, source=Source.BACKFILL))
     async with sessionmaker() as session:
-        with pytest.raises(BackendAPIError, match="clerk_id"):
-            await user_sync.delete(session, "u" * 256, 1_000, source=Source.BACKFILL)
         assert (await session.execute(select(func.count()).select_from(User))).scalar_one() == 0

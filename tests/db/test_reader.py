@@ -1,4 +1,5 @@
-"""The session-free steady-state read (``UserReader`` + ``UserSync.read``) on real SQLite and PostgreSQL."""
+"""The async store's steady-state read (``AsyncSQLAlchemyStore.read`` on its direct ``UserReader``) on real SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,20 +7,22 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import String, select
+from sqlalchemy import String, event, select
 from sqlalchemy import inspect as orm_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
-from clerk_sync.db import ClerkUserMixin, UserSync, create_engine, create_sessionmaker
+from clerk_sync.db import AsyncSQLAlchemyStore, ClerkUserMixin, create_engine, create_sessionmaker
 from clerk_sync.db.reader import READER_POOL_SIZE, UserReader, open_user_reader
 from clerk_sync.errors import UserDeletedError
-from tests.databases import POSTGRES_ADMIN_URL
+from clerk_sync.profile import UserDeletion
+from tests.databases import POSTGRES_ADMIN_URL, sqlite_url
 from tests.db.factories import profile
 
 pytestmark = pytest.mark.anyio
@@ -47,20 +50,26 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def reader(engine: AsyncEngine) -> AsyncIterator[UserReader]:
-    opened = open_user_reader(engine, Member)
-    assert opened is not None
-    yield opened
-    await opened.close()
+async def store(engine: AsyncEngine) -> AsyncIterator[AsyncSQLAlchemyStore[Member]]:
+    """The async store on the app's model, reading on the driver."""
+    store = AsyncSQLAlchemyStore(engine, Member)
+    yield store
+    await store.close()
 
 
-async def test_reader_values_equal_what_the_orm_loads(engine: AsyncEngine, reader: UserReader) -> None:
+@pytest.fixture
+def reader(store: AsyncSQLAlchemyStore[Member]) -> UserReader:
+    """The store's direct reader (every file or PostgreSQL database has one)."""
+    assert store.reader is not None
+    return store.reader
+
+
+async def test_reader_values_equal_what_the_orm_loads(
+    engine: AsyncEngine, store: AsyncSQLAlchemyStore[Member], reader: UserReader
+) -> None:
     """Every loaded column (JSON documents, aware datetimes, the app's extra column) reads back as the ORM's."""
-    sync = UserSync(Member)
+    await store.sync(profile(email="a@example.com", first_name="Ada", public_metadata={"plan": "pro", "n": [1, 2]}))
     async with create_sessionmaker(engine)() as session:
-        await sync.sync(
-            session, profile(email="a@example.com", first_name="Ada", public_metadata={"plan": "pro", "n": [1, 2]})
-        )
         member = (await session.execute(select(Member))).scalar_one()
         member.nickname = "ada"
         member.biography = "long text"
@@ -77,17 +86,16 @@ async def test_reader_values_equal_what_the_orm_loads(engine: AsyncEngine, reade
 
 
 async def test_missing_row_is_a_lookup_error(reader: UserReader) -> None:
+    """A user never stored is told apart from "cannot answer now" (None)."""
     with pytest.raises(LookupError):
         await reader.fetch("user_nobody")
 
 
-async def test_read_answers_the_steady_state_and_defers_writes(engine: AsyncEngine, reader: UserReader) -> None:
+async def test_read_answers_the_steady_state_and_defers_writes(store: AsyncSQLAlchemyStore[Member]) -> None:
     """Unchanged or stale: a detached user as loaded. A miss or a change: None (``sync`` must write)."""
-    sync = UserSync(Member)
-    assert await sync.read(reader, profile(email="a@example.com")) is None  # first sight
-    async with create_sessionmaker(engine)() as session:
-        await sync.sync(session, profile(email="a@example.com", version=2_000))
-    unchanged = await sync.read(reader, profile(email="a@example.com", version=3_000))
+    assert await store.read(profile(email="a@example.com")) is None  # first sight
+    await store.sync(profile(email="a@example.com", version=2_000))
+    unchanged = await store.read(profile(email="a@example.com", version=3_000))
     assert unchanged is not None
     assert unchanged.action == "unchanged"
     state = orm_inspect(unchanged.user)
@@ -95,28 +103,27 @@ async def test_read_answers_the_steady_state_and_defers_writes(engine: AsyncEngi
     assert state.key is not None
     assert not state.modified
     assert unchanged.user.email == "a@example.com"
-    stale = await sync.read(reader, profile(email="old@example.com", version=1_000))
+    stale = await store.read(profile(email="old@example.com", version=1_000))
     assert stale is not None
     assert stale.action == "stale"
-    assert await sync.read(reader, profile(email="new@example.com", version=4_000)) is None  # a change
+    assert await store.read(profile(email="new@example.com", version=4_000)) is None  # a change
 
 
-async def test_read_refuses_a_tombstone(engine: AsyncEngine, reader: UserReader) -> None:
-    sync = UserSync(Member)
-    async with create_sessionmaker(engine)() as session:
-        await sync.sync(session, profile(email="a@example.com"))
-        await sync.delete(session, "user_1", 5_000)
+async def test_read_refuses_a_tombstone(store: AsyncSQLAlchemyStore[Member]) -> None:
+    """A tombstone read on the driver is refused exactly as ``sync`` refuses it."""
+    await store.sync(profile(email="a@example.com"))
+    await store.delete(UserDeletion("user_1", 5_000))
     with pytest.raises(UserDeletedError):
-        await sync.read(reader, profile(email="a@example.com", version=9_000))
+        await store.read(profile(email="a@example.com", version=9_000))
 
 
-async def test_reader_user_binds_to_a_session_and_its_changes_commit(engine: AsyncEngine, reader: UserReader) -> None:
+async def test_reader_user_binds_to_a_session_and_its_changes_commit(
+    engine: AsyncEngine, store: AsyncSQLAlchemyStore[Member]
+) -> None:
     """``session.add`` attaches the detached user without a query; a change then flushes as an UPDATE."""
-    sync = UserSync(Member)
     sessions = create_sessionmaker(engine)
-    async with sessions() as session:
-        await sync.sync(session, profile(email="a@example.com"))
-    result = await sync.read(reader, profile(email="a@example.com"))
+    await store.sync(profile(email="a@example.com"))
+    result = await store.read(profile(email="a@example.com"))
     assert result is not None
     async with sessions() as session:
         session.add(result.user)
@@ -124,6 +131,43 @@ async def test_reader_user_binds_to_a_session_and_its_changes_commit(engine: Asy
         await session.commit()
     async with sessions() as session:
         assert (await session.execute(select(Member.nickname))).scalar_one() == "lovelace"
+
+
+async def test_steady_state_on_an_sqlite_file_skips_aiosqlite(tmp_path: Path) -> None:
+    """On an SQLite file the steady state is one SELECT in the event loop: aiosqlite sees no statement."""
+    engine = create_engine(sqlite_url(tmp_path))
+    async with engine.begin() as connection:
+        await connection.run_sync(AppBase.metadata.create_all)
+    store = AsyncSQLAlchemyStore(engine, Member)
+    await store.sync(profile(email="a@example.com"))
+    via_aiosqlite: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: via_aiosqlite.append(str(args[2])))
+    direct: list[str] = []
+    assert store.reader is not None
+    store.reader.trace(direct.append)
+    result = await store.read(profile(email="a@example.com"))
+    assert result is not None
+    assert result.action == "unchanged"
+    await store.close()
+    await engine.dispose()
+    assert [sql.split()[0] for sql in direct] == ["SELECT"]
+    assert via_aiosqlite == []
+
+
+async def test_without_direct_reads_the_session_answers(engine: AsyncEngine) -> None:
+    """``direct_reads=False`` (or a database the reader cannot serve) still gives the steady state: one SELECT
+    through the engine's sessions, the same verdicts."""
+    store = AsyncSQLAlchemyStore(engine, Member, direct_reads=False)
+    assert store.reader is None
+    await store.sync(profile(email="a@example.com"))
+    seen: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: seen.append(str(args[2])))
+    result = await store.read(profile(email="a@example.com"))
+    assert result is not None
+    assert (result.action, result.user.email) == ("unchanged", "a@example.com")
+    assert orm_inspect(result.user).detached
+    assert [sql.split()[0] for sql in seen] == ["SELECT"]
+    await store.close()
 
 
 async def test_in_memory_sqlite_has_no_reader() -> None:
@@ -153,9 +197,10 @@ async def test_unreachable_database_stands_aside_with_one_warning(caplog: pytest
 
 
 async def test_reader_connects_with_the_engines_settings(postgres_url: str) -> None:
-    """The reader's connections carry the engine's server settings (the 5 s lock timeout, the statement timeout)."""
-    engine = create_engine(postgres_url)
-    reader = open_user_reader(engine, Member)
+    """A store built from a URL gives its reader's connections the engine's server settings (the 5 s lock
+    timeout, the statement timeout)."""
+    store = AsyncSQLAlchemyStore.from_url(postgres_url, Member)
+    reader = store.reader
     assert reader is not None
     seen: list[Any] = []
     try:
@@ -167,8 +212,7 @@ async def test_reader_connects_with_the_engines_settings(postgres_url: str) -> N
         finally:
             await connection.close()
     finally:
-        await reader.close()
-        await engine.dispose()
+        await store.close()
     assert seen == ["5s", make_url(postgres_url).database]
 
 
@@ -177,8 +221,8 @@ async def pg_reader(postgres_url: str) -> AsyncIterator[tuple[UserReader, AsyncE
     engine = create_engine(postgres_url)
     async with engine.begin() as connection:
         await connection.run_sync(AppBase.metadata.create_all)
-    async with create_sessionmaker(engine)() as session:
-        await UserSync(Member).sync(session, profile(email="a@example.com"))
+    store = AsyncSQLAlchemyStore(engine, Member, direct_reads=False)
+    await store.sync(profile(email="a@example.com"))
     reader = open_user_reader(engine, Member)
     assert reader is not None
     yield reader, engine, str(make_url(postgres_url).database)

@@ -16,7 +16,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clerk_sync.db import ClerkUserMixin, User
-from clerk_sync.db.engine import sqlite_reader
 from clerk_sync.db.reader import BACKOFF_S
 from clerk_sync.fastapi import (
     Claims,
@@ -28,6 +27,7 @@ from clerk_sync.fastapi import (
     install_exception_handlers,
 )
 from clerk_sync.issuer import TokenIssuer
+from clerk_sync.profile import UserDeletion
 from clerk_sync.settings import ClerkSettings
 from clerk_sync.testing.backend import FakeClerkBackend, make_user_json
 from tests.asgi import serving
@@ -121,10 +121,8 @@ async def running(
         statements = Statements()
         database = app.state.clerk_sync.database
         event.listen(database.engine.sync_engine, "before_cursor_execute", statements)
-        if database.reader is not None:  # its driver trace also sees the in-loop SQLite reader (same connection)
-            database.reader.trace(statements.traced)
-        elif (in_loop := sqlite_reader(database.engine)) is not None:
-            event.listen(in_loop, "before_cursor_execute", statements)
+        if database.store.reader is not None:  # the store's direct read runs beside the engine
+            database.store.reader.trace(statements.traced)
         yield client, statements, app
 
 
@@ -216,8 +214,7 @@ async def test_deleted_user_gets_401_and_is_not_resurrected(db_url: str, clerk_i
     async with running(db_url, clerk_issuer) as (client, _, app):
         await client.get("/me", headers=bearer(clerk_issuer.mint("user_gone", claims=PROFILE)))
         database = app.state.clerk_sync.database
-        async with database.sessionmaker() as session:
-            await database.users.delete(session, "user_gone", 4_000_000_000_000)
+        await database.store.delete(UserDeletion("user_gone", 4_000_000_000_000))
         fresh = clerk_issuer.mint("user_gone", claims={**PROFILE, "updated_at": 5_000_000_000_000})
         response = await client.get("/me", headers=bearer(fresh))
         assert response.status_code == 401
@@ -400,12 +397,11 @@ async def test_current_and_optional_user_in_one_request_sync_once(db_url: str, c
 async def test_direct_reads_off_sends_every_request_through_a_session(db_url: str, clerk_issuer: TokenIssuer) -> None:
     """``direct_reads=False``: no reader; the steady state is still one SELECT and no write, through the engine."""
     async with running(db_url, clerk_issuer, direct_reads=False) as (client, statements, app):
-        assert app.state.clerk_sync.database.reader is None
+        assert app.state.clerk_sync.database.store.reader is None
         token = clerk_issuer.mint("user_sessions", claims=PROFILE)
         first = await client.get("/me", headers=bearer(token))
         checkouts = count_checkouts(app)
         statements.log.clear()
         assert (await client.get("/me", headers=bearer(token))).json() == first.json()
         assert statements.log == ["SELECT"]
-        # PostgreSQL: the session checks out a connection. SQLite: the session's own in-loop reader answers.
-        assert len(checkouts) == (0 if db_url.startswith("sqlite") else 1)
+        assert len(checkouts) == 1  # the store's short session checks out one connection, on both databases

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from clerk_sync.db import is_current
+from clerk_sync.db import current_revisions, head_revisions
 from clerk_sync.testing import FakeClerkBackend, make_user_json
 from tests.processes import run_cli
 
@@ -17,11 +17,11 @@ SECRET = "sk_test_cli"
 @pytest.mark.postgres
 async def test_db_upgrade_brings_a_fresh_postgres_to_head(tmp_path: Path, postgres_url: str) -> None:
     """`clerk-sync db upgrade` migrates DATABASE_URL; running it again is a no-op."""
-    assert not await is_current(postgres_url)
+    assert await current_revisions(postgres_url) != head_revisions()
     for _ in range(2):
         result = run_cli("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": postgres_url})
         assert result.returncode == 0, result.stderr
-    assert await is_current(postgres_url)
+    assert await current_revisions(postgres_url) == head_revisions()
 
 
 def test_db_upgrade_unreachable_database_is_one_line(tmp_path: Path) -> None:

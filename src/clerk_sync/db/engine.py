@@ -1,44 +1,31 @@
-"""Engine and session factories with the settings the sync engine relies on.
+"""Engine and session factories with the settings the stores rely on.
 
-Only the service's lifespan (or the app's) calls these; everything else receives the engine or sessionmaker.
+Only a store (``from_url``) or the app's own start-up calls these; everything else receives a store.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import weakref
 from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
-    "READER_KEY",
     "SQLITE_BUSY_TIMEOUT_MS",
-    "connect_args",
+    "configure_sqlite",
     "create_engine",
     "create_sessionmaker",
-    "sqlite_reader",
+    "create_sync_engine_for",
+    "engine_options",
+    "sync_url",
 ]
-
-#: One reader per engine, so every sessionmaker (and a statement counter) finds the same one.
-_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
-
-#: The driver arguments each engine was created with, for connections made beside its pool (``UserReader``).
-_CONNECT_ARGS: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
-
-#: The in-loop reader gives up on a lock after this long and lets the aiosqlite path wait instead.
-READER_BUSY_TIMEOUT_MS = 20
-
-#: Where a session finds the in-process SQLite reader (``session.info[READER_KEY]``), if its database has one.
-READER_KEY = "clerk_sync.sqlite_reader"
-
 
 #: An SQLite file in the working directory: the reference service runs with no database server.
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./clerk_sync.db"
@@ -46,36 +33,72 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./clerk_sync.db"
 #: How long an SQLite writer waits for the write lock; concurrent first requests queue on it instead of failing.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
-# A request must fail fast (503) rather than hang for asyncpg's 60 s default when PostgreSQL is unreachable.
-_POSTGRES_DEFAULTS: dict[str, Any] = {
+# A request must fail fast (503) rather than hang for the driver's default when PostgreSQL is unreachable.
+_POSTGRES_POOL: dict[str, Any] = {
     "pool_size": 10,
     "max_overflow": 10,
     "pool_timeout": 10,
     "pool_recycle": 1800,
     "pool_pre_ping": True,
-    # A lock held elsewhere (a stuck admin session, a long backfill) must become a 503 well inside Svix's 15 s,
-    # not an unanswered webhook: bound lock waits and statements on the server side.
-    "connect_args": {"timeout": 5, "server_settings": {"lock_timeout": "5000", "statement_timeout": "10000"}},
 }
 
+# A lock held elsewhere (a stuck admin session, a long backfill) must become a 503 well inside Svix's 15 s, not an
+# unanswered webhook: bound lock waits and statements on the server side. Each driver spells it its own way.
+_ASYNCPG_CONNECT: dict[str, Any] = {
+    "timeout": 5,
+    "server_settings": {"lock_timeout": "5000", "statement_timeout": "10000"},
+}
+_PSYCOPG_CONNECT: dict[str, Any] = {"connect_timeout": 5, "options": "-c lock_timeout=5000 -c statement_timeout=10000"}
 
 #: Statement parameters are the user's email and names: with ``hide_parameters`` SQLAlchemy leaves them out of
 #: its log lines (``echo``) and of every exception's text, so no failure puts personal data in a log or trace.
 _ALL_DEFAULTS: dict[str, Any] = {"hide_parameters": True}
 
 
+def engine_options(url: str | URL, **kwargs: Any) -> dict[str, Any]:
+    """Our defaults for ``url``'s backend and driver, overridden by ``kwargs`` (what ``create_engine`` passes on).
+
+    A store built from a URL keeps these, so connections it opens beside the pool get the same ``connect_args``.
+    """
+    parsed = make_url(url)
+    options: dict[str, Any] = dict(_ALL_DEFAULTS)
+    if parsed.get_backend_name() == "postgresql":
+        options.update(_POSTGRES_POOL)
+        if parsed.get_driver_name() == "asyncpg":
+            options["connect_args"] = dict(_ASYNCPG_CONNECT)
+        elif parsed.get_driver_name() == "psycopg":
+            options["connect_args"] = dict(_PSYCOPG_CONNECT)
+    options.update(kwargs)
+    return options
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine; keyword arguments override our defaults and go to ``create_async_engine``."""
-    backend = make_url(url).get_backend_name()
-    options: dict[str, Any] = dict(_ALL_DEFAULTS)
-    if backend == "postgresql":
-        options.update(_POSTGRES_DEFAULTS)
-    options.update(kwargs)
-    engine = create_async_engine(url, **options)
-    _CONNECT_ARGS[engine.sync_engine] = dict(options.get("connect_args", {}))
-    if backend == "sqlite":
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+    engine = create_async_engine(url, **engine_options(url, **kwargs))
+    if engine.url.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", configure_sqlite)
         _hide_aiosqlite_arguments()
+    return engine
+
+
+def sync_url(url: str | URL) -> URL:
+    """The synchronous twin of a database URL: ``postgresql+asyncpg`` (or bare ``postgresql``) becomes psycopg
+    (v3), ``sqlite+aiosqlite`` becomes pysqlite, so one ``DATABASE_URL`` serves async and sync stores alike."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.get_driver_name() in ("asyncpg", "psycopg2", "postgresql"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and parsed.get_driver_name() == "aiosqlite":
+        return parsed.set(drivername="sqlite+pysqlite")
+    return parsed
+
+
+def create_sync_engine_for(url: str | URL, **kwargs: Any) -> Engine:
+    """A synchronous engine (WSGI apps, the sync store) on ``url``'s database, with the same defaults."""
+    target = sync_url(url)
+    engine = create_sync_engine(target, **engine_options(target, **kwargs))
+    if target.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", configure_sqlite)
     return engine
 
 
@@ -104,56 +127,12 @@ def _call_name(call: Any) -> str:
     return str(getattr(call, "__qualname__", type(call).__name__))
 
 
-def connect_args(engine: AsyncEngine) -> dict[str, Any]:
-    """The ``connect_args`` ``create_engine`` gave the driver (none for an engine built elsewhere)."""
-    return dict(_CONNECT_ARGS.get(engine.sync_engine, {}))
-
-
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions whose objects stay readable after commit: the sync engine commits before returning the user.
-
-    On an SQLite file the sessions also carry a synchronous reader for the steady-state lookup (see
-    ``sqlite_reader``); it is disposed with ``engine``.
-    """
-    reader = sqlite_reader(engine)
-    info = {READER_KEY: reader} if reader is not None else {}
-    return async_sessionmaker(engine, expire_on_commit=False, info=info)
+    """Sessions whose objects stay readable after commit: a store commits before returning the user."""
+    return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def sqlite_reader(engine: AsyncEngine) -> Engine | None:
-    """The synchronous pysqlite engine on ``engine``'s SQLite file, for the one indexed read of a steady state.
-
-    aiosqlite runs every statement on a helper thread, and the hand-off costs about 300 us per statement, many
-    times the lookup itself (a few us on an indexed local file). In WAL mode a reader never waits for a writer,
-    so reading in the event loop is cheaper than the thread hop and blocks nothing. Writes keep going through
-    aiosqlite. Only file databases qualify: ``:memory:`` databases are private to one connection.
-    """
-    known = _READERS.get(engine.sync_engine)
-    if known is not None:
-        return known
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "mode=memory" in str(url):
-        return None
-    # One connection: reads run to completion inside one event-loop step, so they never overlap, and a sync
-    # pool that made the loop wait for a connection held by another coroutine would deadlock.
-    reader = create_sync_engine(url.set(drivername="sqlite+pysqlite"), poolclass=StaticPool, hide_parameters=True)
-    event.listen(reader, "connect", _configure_reader)
-    event.listen(engine.sync_engine, "engine_disposed", lambda _engine: reader.dispose())
-    _READERS[engine.sync_engine] = reader
-    return reader
-
-
-def _configure_reader(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
-    """As any connection, but never wait long for a lock in the event loop: fall back to aiosqlite instead."""
-    _configure_sqlite(dbapi_connection, record)
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout={READER_BUSY_TIMEOUT_MS}")
-    finally:
-        cursor.close()
-
-
-def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+def configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     """WAL lets readers proceed during a write; busy_timeout makes writers wait instead of raising "locked"."""
     cursor = dbapi_connection.cursor()
     try:

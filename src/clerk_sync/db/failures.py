@@ -21,15 +21,17 @@ email, a name), and ``hide_parameters`` only hides the statement's parameters.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from typing import NoReturn
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from clerk_sync.errors import ClerkSyncError, DatabaseUnavailableError
 
-__all__ = ["is_data_error", "is_unavailable", "unavailable_on_failure"]
+__all__ = ["is_data_error", "is_unavailable", "unavailable_on_failure", "unavailable_on_failure_sync"]
 
 _log = logging.getLogger(__name__)
 
@@ -79,6 +81,19 @@ def _sqlstate(error: sa_exc.DBAPIError) -> str | None:
     return None
 
 
+def _translate(error: Exception, refuse: Callable[[], ClerkSyncError] | None) -> Exception | None:
+    """The error to raise instead of ``error`` (None: re-raise it unchanged), logged without its message."""
+    if refuse is not None and is_data_error(error):
+        state = _sqlstate(error) if isinstance(error, sa_exc.DBAPIError) else None
+        suffix = f", SQLSTATE {state}" if state else ""
+        _log.warning("database refused a value (%s%s); nothing written", type(error).__name__, suffix)
+        return refuse()
+    if not is_unavailable(error):
+        return None
+    _log.warning("database unavailable: %s", type(error).__name__, exc_info=True)
+    return DatabaseUnavailableError(f"database unavailable ({type(error).__name__})")
+
+
 @asynccontextmanager
 async def unavailable_on_failure(
     session: AsyncSession, refuse: Callable[[], ClerkSyncError] | None = None
@@ -94,16 +109,32 @@ async def unavailable_on_failure(
     except ClerkSyncError:
         raise
     except Exception as error:
-        if refuse is not None and is_data_error(error):
-            state = _sqlstate(error) if isinstance(error, sa_exc.DBAPIError) else None
-            suffix = f", SQLSTATE {state}" if state else ""
-            _log.warning("database refused a value (%s%s); nothing written", type(error).__name__, suffix)
-            with suppress(Exception):  # the transaction is aborted; the refusal is what matters
-                await session.rollback()
-            raise refuse() from None
-        if not is_unavailable(error):
+        replacement = _translate(error, refuse)
+        if replacement is None:
             raise
-        _log.warning("database unavailable: %s", type(error).__name__, exc_info=True)
-        with suppress(Exception):  # the connection is already broken; the original error is what matters
+        with suppress(Exception):  # the transaction is aborted or the connection broken: the error is what matters
             await session.rollback()
-        raise DatabaseUnavailableError(f"database unavailable ({type(error).__name__})") from error
+        _raise(replacement, error)
+
+
+@contextmanager
+def unavailable_on_failure_sync(session: Session, refuse: Callable[[], ClerkSyncError] | None = None) -> Iterator[None]:
+    """``unavailable_on_failure`` for a synchronous ``Session`` (the sync store)."""
+    try:
+        yield
+    except ClerkSyncError:
+        raise
+    except Exception as error:
+        replacement = _translate(error, refuse)
+        if replacement is None:
+            raise
+        with suppress(Exception):
+            session.rollback()
+        _raise(replacement, error)
+
+
+def _raise(replacement: Exception, error: Exception) -> NoReturn:
+    """An outage keeps its cause for the log; a refusal drops it (the driver's message may quote the value)."""
+    if isinstance(replacement, DatabaseUnavailableError):
+        raise replacement from error
+    raise replacement from None

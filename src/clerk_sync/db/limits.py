@@ -50,7 +50,7 @@ class _Rule:
 
 
 class ColumnLimits:
-    """The checks for one model on one dialect; built once per ``UserSync`` and dialect, used before writes."""
+    """The checks for one model on one dialect; built once per store and dialect, used before writes."""
 
     def __init__(self, model: type[Any], dialect: Dialect) -> None:
         columns = sa_inspect(model).columns

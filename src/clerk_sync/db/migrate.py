@@ -32,7 +32,6 @@ __all__ = [
     "context_options",
     "current_revisions",
     "head_revisions",
-    "is_current",
     "schema_diff",
     "upgrade",
 ]
@@ -78,11 +77,6 @@ async def current_revisions(target: str | AsyncEngine) -> frozenset[str]:
     """The revisions the database is at (empty before the first upgrade)."""
     async with _connect(target) as connection:
         return await connection.run_sync(_current_heads)
-
-
-async def is_current(target: str | AsyncEngine) -> bool:
-    """Whether the schema is at head; the service refuses to serve a database it would mis-read."""
-    return await current_revisions(target) == head_revisions()
 
 
 async def schema_diff(target: str | AsyncEngine) -> list[Any]:

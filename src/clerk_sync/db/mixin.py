@@ -14,16 +14,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clerk_sync.db.base import UTCDateTime
-from clerk_sync.store import DECLARED_LENGTHS  # shared with the Django store, which loads no SQLAlchemy
+from clerk_sync.store import (  # shared with the Django store, which loads no SQLAlchemy
+    DECLARED_LENGTHS,
+    ENGINE_COLUMNS,
+)
 
 __all__ = ["DECLARED_LENGTHS", "ENGINE_COLUMNS", "ClerkUserMixin", "JSONDocument", "utcnow"]
 
 #: JSONB on PostgreSQL: plain ``json`` has no equality operator, and the upsert compares documents.
 #: ``none_as_null``: a cleared document is SQL NULL, not the JSON text ``null``.
 JSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-
-#: Columns the sync engine writes itself; a profile may never carry them.
-ENGINE_COLUMNS = frozenset({"id", "clerk_id", "created_at", "updated_at", "deleted_at", "clerk_version"})
 
 
 def utcnow() -> datetime:

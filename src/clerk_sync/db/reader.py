@@ -1,4 +1,4 @@
-"""The steady state's one statement, run on the driver itself: a user row by ``clerk_id``, without a session.
+"""The async store's direct read: a user row by ``clerk_id`` on the driver itself, without a session.
 
 A steady-state request only needs to know that the stored row already matches the token. Through an
 ``AsyncSession`` that read costs a pool checkout with pre-ping, a transaction begun and rolled back, the greenlet
@@ -7,9 +7,10 @@ bridge and the ORM load: about 500 us on PostgreSQL, several times the query. ``
 prepared statements and no reset round trip on PostgreSQL, the in-loop pysqlite connection on an SQLite file.
 Values go through the dialect's own result processors, so they equal what the ORM would load.
 
-It is an optimisation only. Any failure (database down, locked, a driver it does not know) answers ``None``, and
-the caller takes the regular session path, which reports the outage or does the work. After a failure the reader
-stands aside (1 s, doubling up to a minute) so an outage does not cost every request two attempts.
+Internal to ``AsyncSQLAlchemyStore.read``; it is an optimisation only. Any failure (database down, locked, a
+driver it does not know) answers ``None``, and the store takes its session path, which reports the outage or does
+the work. After a failure the reader stands aside (1 s, doubling up to a minute) so an outage does not cost every
+request two attempts.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import Column, Engine, bindparam, select
+from sqlalchemy import Column, Engine, bindparam, event, select
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
 
-from clerk_sync.db.engine import connect_args, sqlite_reader
+from clerk_sync.db.engine import configure_sqlite
 
 __all__ = ["READER_POOL_SIZE", "UserReader", "open_user_reader"]
 
@@ -44,6 +47,9 @@ READER_POOL_SIZE = 10
 #: failing (a reader that cannot connect while the engine can, say), up to a minute; one success resets it.
 BACKOFF_S = 1.0
 MAX_BACKOFF_S = 60.0
+
+#: The in-loop SQLite reader gives up on a lock after this long and lets the store's session path wait instead.
+READER_BUSY_TIMEOUT_MS = 20
 
 #: Bound a reader connection attempt when the engine's ``connect_args`` set none (asyncpg waits 60 s).
 CONNECT_TIMEOUT_S = 5.0
@@ -120,18 +126,50 @@ class UserReader:
         await self._driver.close()
 
 
-def open_user_reader(engine: AsyncEngine, model: type[Any]) -> UserReader | None:
+def open_user_reader(
+    engine: AsyncEngine, model: type[Any], connect_args: Mapping[str, Any] | None = None
+) -> UserReader | None:
     """A reader for ``model`` on ``engine``, or None where only the session path applies (e.g. ``:memory:``).
 
-    Opens no connection: a database that is down at start must not stop the app.
+    ``connect_args`` are what the engine's driver was given (a store built by ``from_url`` knows them); without
+    them the URL alone says how to connect. Opens no connection: a database that is down at start must not stop
+    the app. ``close()`` releases what it opened, never ``engine``.
     """
     backend = engine.url.get_backend_name()
     if backend == "postgresql" and engine.dialect.driver == "asyncpg":
-        return UserReader(model, engine.dialect, _AsyncpgDriver(engine))
-    reader = sqlite_reader(engine)
+        return UserReader(model, engine.dialect, _AsyncpgDriver(engine, connect_args or {}))
+    reader = _sqlite_reader(engine)
     if reader is not None:
         return UserReader(model, reader.dialect, _SqliteDriver(reader))
     return None
+
+
+def _sqlite_reader(engine: AsyncEngine) -> Engine | None:
+    """A synchronous pysqlite engine on ``engine``'s SQLite file, for the one indexed read of a steady state.
+
+    aiosqlite runs every statement on a helper thread, and the hand-off costs about 300 us per statement, many
+    times the lookup itself (a few us on an indexed local file). In WAL mode a reader never waits for a writer,
+    so reading in the event loop is cheaper than the thread hop and blocks nothing. Writes keep going through
+    aiosqlite. Only file databases qualify: ``:memory:`` databases are private to one connection.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "mode=memory" in str(url):
+        return None
+    # One connection: reads run to completion inside one event-loop step, so they never overlap, and a sync
+    # pool that made the loop wait for a connection held by another coroutine would deadlock.
+    reader = create_sync_engine(url.set(drivername="sqlite+pysqlite"), poolclass=StaticPool, hide_parameters=True)
+    event.listen(reader, "connect", _configure_reader)
+    return reader
+
+
+def _configure_reader(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    """As any connection, but never wait long for a lock in the event loop: fall back to the session instead."""
+    configure_sqlite(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={READER_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
 
 
 class _SqliteDriver:
@@ -159,6 +197,7 @@ class _SqliteDriver:
         if self._proxied is not None:
             self._proxied.close()
             self._proxied = None
+        self._reader.dispose()
 
 
 class _AsyncpgDriver:
@@ -172,9 +211,9 @@ class _AsyncpgDriver:
     (its protocol state is unknown); the next read opens a fresh one.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, connect_args: Mapping[str, Any]) -> None:
         args, kwargs = engine.dialect.create_connect_args(engine.url)
-        kwargs = {"timeout": CONNECT_TIMEOUT_S, **connect_args(engine), **kwargs}
+        kwargs = {"timeout": CONNECT_TIMEOUT_S, **connect_args, **kwargs}
         kwargs.pop("prepared_statement_name_func", None)  # SQLAlchemy's own options, not asyncpg's
         cache_size = kwargs.pop("prepared_statement_cache_size", None)
         if cache_size is not None:

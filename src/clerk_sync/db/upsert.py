@@ -3,7 +3,7 @@
 The database, not a read before the write, decides whether a row exists: the unique index on ``clerk_id`` turns
 a burst of concurrent first requests into one insert and N guarded no-op updates, across processes. The guard
 (``WHERE`` of ``DO UPDATE``) encodes the ordering rules, so they hold even when two writers raced past the
-engine's read: a tombstone is never touched, an older version never overwrites a newer one, and an update that
+store's read: a tombstone is never touched, an older version never overwrites a newer one, and an update that
 would change nothing is skipped. When the guard rejects, ``RETURNING`` yields no row and the caller reads.
 """
 
@@ -17,15 +17,12 @@ from sqlalchemy import Column, ColumnElement, case, false, inspect, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert
 
-from clerk_sync.db.mixin import ENGINE_COLUMNS, ClerkUserMixin
+from clerk_sync.db.mixin import ClerkUserMixin
 from clerk_sync.errors import ConfigurationError
 
-__all__ = ["carried_values", "dialect_insert", "tombstone_statement", "upsert_statement"]
+__all__ = ["dialect_insert", "tombstone_statement", "upsert_statement"]
 
 M = TypeVar("M", bound=ClerkUserMixin)
-
-# A profile's ``None`` means "cleared"; for a NOT NULL column, cleared has a value of its own.
-_CLEARED: Mapping[str, Callable[[], Any]] = {"public_metadata": dict}
 
 
 def dialect_insert(dialect_name: str) -> Callable[..., postgresql.Insert | sqlite.Insert]:
@@ -37,21 +34,6 @@ def dialect_insert(dialect_name: str) -> Callable[..., postgresql.Insert | sqlit
     raise ConfigurationError(
         f"DATABASE_URL: clerk-sync supports PostgreSQL and SQLite, not {dialect_name!r} (no ON CONFLICT)"
     )
-
-
-def carried_values(model: type[ClerkUserMixin], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a profile's fields against the model and apply the "cleared" values of NOT NULL columns.
-
-    A mapping that names a column the model lacks (or one the engine owns) is a configuration mistake; failing
-    loudly beats silently dropping the data.
-    """
-    columns = inspect(model).columns
-    values: dict[str, Any] = {}
-    for key, value in fields.items():
-        if key in ENGINE_COLUMNS or key not in columns:
-            raise ConfigurationError(f"claim mapping: {model.__name__} has no syncable column {key!r}")
-        values[key] = _CLEARED[key]() if value is None and key in _CLEARED else value
-    return values
 
 
 def upsert_statement(

@@ -1,5 +1,6 @@
 """The webhook ledger: which Svix messages were applied, decided by the unique ``svix_id``.
 
+Both take a synchronous ``Session`` (the async store runs them through ``AsyncSession.run_sync``).
 ``record_webhook`` runs inside the caller's transaction, before the event's effect: if the effect fails, the
 ledger row rolls back with it and Svix's retry applies the event again; if it commits, a redelivery finds the row.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from clerk_sync.db.models import ProcessedWebhook
 from clerk_sync.db.upsert import dialect_insert
@@ -17,7 +18,7 @@ from clerk_sync.db.upsert import dialect_insert
 __all__ = ["last_webhook_at", "record_webhook"]
 
 
-async def record_webhook(session: AsyncSession, *, svix_id: str, event_type: str, now: datetime) -> bool:
+def record_webhook(session: Session, *, svix_id: str, event_type: str, now: datetime) -> bool:
     """Claim ``svix_id`` for this transaction; False when it was already processed (or is being, concurrently).
 
     ``ON CONFLICT DO NOTHING`` waits for a concurrent transaction holding the same id and then reports the
@@ -29,9 +30,9 @@ async def record_webhook(session: AsyncSession, *, svix_id: str, event_type: str
         .on_conflict_do_nothing(index_elements=[ProcessedWebhook.svix_id])
         .returning(ProcessedWebhook.id)
     )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    return session.execute(stmt).scalar_one_or_none() is not None
 
 
-async def last_webhook_at(session: AsyncSession) -> datetime | None:
+def last_webhook_at(session: Session) -> datetime | None:
     """When the latest webhook was applied; health reports use it to spot a silent webhook endpoint."""
-    return (await session.execute(select(func.max(ProcessedWebhook.processed_at)))).scalar_one_or_none()
+    return session.execute(select(func.max(ProcessedWebhook.processed_at))).scalar_one_or_none()

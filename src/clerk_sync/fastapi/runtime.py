@@ -22,13 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from clerk_sync.authenticator import Authenticator
 from clerk_sync.backend_api import BackendAPI
 from clerk_sync.bootstrap import build_authenticator, build_key_set, build_verifier, check_key_source
-from clerk_sync.db import UserSync, create_engine, create_sessionmaker, upgrade
-from clerk_sync.db.reader import UserReader, open_user_reader
-from clerk_sync.db.sync import SyncHook
+from clerk_sync.db import AsyncSQLAlchemyStore, upgrade
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.keys import JwksKeySet, KeySet
 from clerk_sync.profile import ClaimMapping
 from clerk_sync.settings import ClerkSettings
+from clerk_sync.store import AsyncSyncHook, SyncHook
 from clerk_sync.verify import TokenVerifier
 
 __all__ = ["ClerkRuntime", "ClerkSync", "Database", "get_runtime", "runtime_of"]
@@ -48,13 +47,17 @@ _COOKIES_REFUSED_WARNING = (
 
 @dataclass(slots=True)
 class Database:
-    """The engine, its sessions and the sync engine bound to the app's user model."""
+    """The user store, and its sessions for ``SessionDep`` (the sessions the store's users bind to)."""
 
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    users: UserSync[Any]
-    #: The steady state's session-free read (None: every request takes the session path).
-    reader: UserReader | None = None
+    store: AsyncSQLAlchemyStore[Any]
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.store.engine
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self.store.sessionmaker
 
 
 @dataclass(slots=True)
@@ -84,8 +87,8 @@ class ClerkSync:
     ``freeze_gc=True`` moves start-up objects out of the garbage collector's scans (``gc.freeze``), which removed
     ~70 ms p99 stalls in ``bench.compare``; it is process-wide, so it is off unless the app asks (the reference
     service does).
-    ``direct_reads`` lets the steady state read the user row on the driver, without a session
-    (``clerk_sync.db.reader``); pass False to send every request through the engine's sessions, e.g. when the
+    ``direct_reads`` lets the store's steady-state read run on the driver, without a session
+    (``AsyncSQLAlchemyStore``); pass False to send every request through the engine's sessions, e.g. when the
     engine connects in a way the URL alone does not describe (a custom ``creator``).
     """
 
@@ -100,9 +103,9 @@ class ClerkSync:
         mapping: ClaimMapping | None = None,
         key_set: KeySet | None = None,
         http: httpx.AsyncClient | None = None,
-        on_user_created: SyncHook[Any] | None = None,
-        on_user_updated: SyncHook[Any] | None = None,
-        on_user_deleted: SyncHook[Any] | None = None,
+        on_user_created: SyncHook | AsyncSyncHook | None = None,
+        on_user_updated: SyncHook | AsyncSyncHook | None = None,
+        on_user_deleted: SyncHook | AsyncSyncHook | None = None,
         freeze_gc: bool = False,
         direct_reads: bool = True,
     ) -> None:
@@ -115,12 +118,8 @@ class ClerkSync:
         self._http = http
         self._freeze_gc = freeze_gc
         self._direct_reads = direct_reads
-        self.users: UserSync[Any] = UserSync(
-            model,
-            on_user_created=on_user_created,
-            on_user_updated=on_user_updated,
-            on_user_deleted=on_user_deleted,
-        )
+        self._model = model
+        self._hooks = (on_user_created, on_user_updated, on_user_deleted)
 
     def validate(self) -> None:
         """Fail at start, with one line naming the variable, when the key source cannot work."""
@@ -152,18 +151,32 @@ class ClerkSync:
             yield runtime
 
     async def _open_database(self, stack: AsyncExitStack) -> Database | None:
-        engine = self._engine
-        if engine is None and self._database_url is not None:
-            engine = create_engine(self._database_url)
-            stack.push_async_callback(engine.dispose)
-        if engine is None:
+        created, updated, deleted = self._hooks
+        store: AsyncSQLAlchemyStore[Any]
+        if self._engine is not None:
+            store = AsyncSQLAlchemyStore(
+                self._engine,
+                self._model,
+                on_user_created=created,
+                on_user_updated=updated,
+                on_user_deleted=deleted,
+                direct_reads=self._direct_reads,
+            )
+        elif self._database_url is not None:
+            store = AsyncSQLAlchemyStore.from_url(
+                self._database_url,
+                self._model,
+                on_user_created=created,
+                on_user_updated=updated,
+                on_user_deleted=deleted,
+                direct_reads=self._direct_reads,
+            )
+        else:
             return None
+        stack.push_async_callback(store.close)
         if self._migrate:
-            await upgrade(engine)
-        reader = open_user_reader(engine, self.users.model) if self._direct_reads else None
-        if reader is not None:
-            stack.push_async_callback(reader.close)
-        return Database(engine, create_sessionmaker(engine), self.users, reader)
+            await upgrade(store.engine)
+        return Database(store)
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:

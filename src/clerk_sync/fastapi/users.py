@@ -1,7 +1,7 @@
 """The user on the request path: one sync per request, bound to the request's database session if it has one.
 
-A steady-state request (the row already matches the token) reads the row on the driver and builds the user
-without a session (``UserSync.read``); only a first sight or a change opens a session to write. When the route
+A steady-state request (the row already matches the token) costs the store's one read (``store.read``, on the
+driver where it can); only a first sight or a change runs ``store.sync``, which writes. When the route
 also asks for ``SessionDep``, the user is attached to that session (no query), so changes the route makes to it
 commit with the session.
 
@@ -70,15 +70,14 @@ _USER = "clerk_sync.user"
 
 async def _current_user(request: Request, runtime: ClerkRuntime, claims: SessionClaims) -> Any:
     """Steady state: one read on the driver, no session. A miss or a change: the full sync in a session."""
-    database = require_database(runtime)
+    store = require_database(runtime).store
     profile = runtime.mapping.to_profile(claims)
     started = time.perf_counter()
-    result = None if database.reader is None else await database.users.read(database.reader, profile)
+    result = await store.read(profile)
     if result is None:
-        async with database.sessionmaker() as session:
-            result = await database.users.sync(session, profile)
-            if result.action == "created" and not profile.has_profile_data and runtime.backend is not None:
-                result = await _fetch_first_sight(runtime, session, claims.sub, result)
+        result = await store.sync(profile)
+        if result.action == "created" and not profile.has_profile_data and runtime.backend is not None:
+            result = await _fetch_first_sight(runtime, claims.sub, result)
     SYNC_SECONDS.observe(time.perf_counter() - started)
     user = result.user
     request.scope[_USER] = user
@@ -95,9 +94,7 @@ def _bind(session: AsyncSession, user: Any) -> None:
         session.add(user)
 
 
-async def _fetch_first_sight(
-    runtime: ClerkRuntime, session: AsyncSession, clerk_id: str, created: SyncResult[Any]
-) -> SyncResult[Any]:
+async def _fetch_first_sight(runtime: ClerkRuntime, clerk_id: str, created: SyncResult[Any]) -> SyncResult[Any]:
     """Clerk's default token names the user and nothing more: fetch the profile once, on creation only.
 
     The fetch is a bonus, never a condition: an unreachable API, or a profile the row cannot hold (refused as a
@@ -110,11 +107,9 @@ async def _fetch_first_sight(
         )
         if profile is None:
             return created
-        return await require_database(runtime).users.sync(session, profile)
-    except BackendAPIError as exc:
+        return await require_database(runtime).store.sync(profile)
+    except BackendAPIError as exc:  # the store's own session rolled back; ``created`` is untouched
         logger.warning("first-sight profile fetch failed for %s: %s", clerk_id, exc.message)
-    if sa_inspect(created.user).expired_attributes:  # a refusal by the database rolled the session back
-        await session.refresh(created.user)
     return created
 
 

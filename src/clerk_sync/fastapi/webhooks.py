@@ -108,9 +108,7 @@ async def _receive(request: Request, runtime: ClerkRuntime, max_body_bytes: int)
     if isinstance(change, IgnoredEvent):
         logger.info("webhook %s ignored (type %s)", event.id, event.type)
         return {"status": "ignored", "id": event.id, "type": event.type}
-    database = require_database(runtime)
-    async with database.sessionmaker() as session:
-        outcome = await database.users.apply_webhook(session, svix_id=event.id, event_type=event.type, change=change)
+    outcome = await require_database(runtime).store.apply_webhook(event.id, event.type, change)
     logger.info("webhook %s %s for %s -> %s", event.id, event.type, change.clerk_id, outcome)
     return {"status": outcome, "id": event.id, "type": event.type}
 

@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from clerk_sync.db import ClerkUserMixin
 from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
@@ -141,8 +140,6 @@ async def _database_check(
     if database is None:
         return "not configured", None
     try:
-        async with database.sessionmaker() as session:
-            await session.execute(text("SELECT 1"))
-            return "ok", await database.users.last_webhook_at(session)
+        return "ok", await database.store.last_webhook_at()
     except Exception:  # readiness reports a failing part; it never raises (any driver error means "not ready")
         return "unavailable", None

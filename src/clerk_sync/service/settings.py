@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_DATABASE_URL", "ServiceSettings"]
+from clerk_sync.db.engine import DEFAULT_DATABASE_URL
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./clerk_sync.db"
+__all__ = ["ServiceSettings"]
 
 
 class ServiceSettings(BaseSettings):

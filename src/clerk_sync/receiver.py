@@ -77,11 +77,17 @@ class _ReceiverBase:
         """Whether a usable signing secret is configured (readiness reports it)."""
         return isinstance(self._verifier, WebhookVerifier)
 
+    def check_configured(self) -> None:
+        """Raise ``WebhookNotConfiguredError`` (503) without a usable secret: adapters call it before reading a
+        body they could never verify."""
+        if isinstance(self._verifier, WebhookNotConfiguredError):
+            raise self._verifier
+
     def _change(
         self, body: bytes, headers: Mapping[str, str], now: float | None
     ) -> tuple[WebhookEvent, UserProfile | UserDeletion | IgnoredEvent]:
-        if isinstance(self._verifier, WebhookNotConfiguredError):
-            raise self._verifier
+        self.check_configured()
+        assert isinstance(self._verifier, WebhookVerifier)
         event = self._verifier.verify(body, headers, now=now)
         return event, to_user_change(event, include_private_metadata=self._include_private_metadata)
 

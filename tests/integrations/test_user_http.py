@@ -119,10 +119,10 @@ async def running(
     app = build_app(ClerkSync(settings, database_url=url, **kwargs))
     async with serving(app) as client:
         statements = Statements()
-        database = app.state.clerk_sync.database
+        database = app.state.clerk_sync.store
         event.listen(database.engine.sync_engine, "before_cursor_execute", statements)
-        if database.store.reader is not None:  # the store's direct read runs beside the engine
-            database.store.reader.trace(statements.traced)
+        if database.reader is not None:  # the store's direct read runs beside the engine
+            database.reader.trace(statements.traced)
         yield client, statements, app
 
 
@@ -134,7 +134,7 @@ PROFILE = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovela
 
 
 async def count_users(app: FastAPI, clerk_id: str | None = None) -> int:
-    database = app.state.clerk_sync.database
+    database = app.state.clerk_sync.store
     async with database.sessionmaker() as session:
         query = select(func.count()).select_from(User)
         if clerk_id is not None:
@@ -213,8 +213,8 @@ async def test_deleted_user_gets_401_and_is_not_resurrected(db_url: str, clerk_i
     """After a tombstone, the user's tokens get 401 user-deleted and the row stays deleted."""
     async with running(db_url, clerk_issuer) as (client, _, app):
         await client.get("/me", headers=bearer(clerk_issuer.mint("user_gone", claims=PROFILE)))
-        database = app.state.clerk_sync.database
-        await database.store.delete(UserDeletion("user_gone", 4_000_000_000_000))
+        database = app.state.clerk_sync.store
+        await database.delete(UserDeletion("user_gone", 4_000_000_000_000))
         fresh = clerk_issuer.mint("user_gone", claims={**PROFILE, "updated_at": 5_000_000_000_000})
         response = await client.get("/me", headers=bearer(fresh))
         assert response.status_code == 401
@@ -264,7 +264,7 @@ async def test_app_model_with_extra_column(db_url: str, clerk_issuer: TokenIssue
         async with running(db_url, clerk_issuer, engine=None, model=Member, migrate=False) as (client, _, app):
             body = (await client.get("/me", headers=bearer(clerk_issuer.mint("user_member", claims=PROFILE)))).json()
             assert body["email"] == "ada@example.com"
-            async with app.state.clerk_sync.database.sessionmaker() as session:
+            async with app.state.clerk_sync.store.sessionmaker() as session:
                 member = (await session.execute(select(Member))).scalar_one()
                 assert member.nickname is None
                 assert member.id == body["id"]
@@ -326,7 +326,7 @@ async def test_postgres_outage_is_503_then_recovers(
 def count_checkouts(app: FastAPI) -> list[object]:
     """Connections taken from the engine's pool (the session path); the user reader never takes one."""
     seen: list[object] = []
-    event.listen(app.state.clerk_sync.database.engine.sync_engine.pool, "checkout", lambda *args: seen.append(1))
+    event.listen(app.state.clerk_sync.store.engine.sync_engine.pool, "checkout", lambda *args: seen.append(1))
     return seen
 
 
@@ -352,7 +352,7 @@ async def test_route_changes_to_the_user_commit_with_its_session(
         token = clerk_issuer.mint("user_picture", claims=PROFILE)
         await client.get("/me", headers=bearer(token))  # exists: the next request takes the steady-state read
         assert (await client.post(path, headers=bearer(token))).status_code == 200
-        database = app.state.clerk_sync.database
+        database = app.state.clerk_sync.store
         async with database.sessionmaker() as session:
             stored = (await session.execute(select(User.image_url))).scalar_one()
         assert stored == f"https://img.example{path.removeprefix('/picture')}.png"
@@ -397,7 +397,7 @@ async def test_current_and_optional_user_in_one_request_sync_once(db_url: str, c
 async def test_direct_reads_off_sends_every_request_through_a_session(db_url: str, clerk_issuer: TokenIssuer) -> None:
     """``direct_reads=False``: no reader; the steady state is still one SELECT and no write, through the engine."""
     async with running(db_url, clerk_issuer, direct_reads=False) as (client, statements, app):
-        assert app.state.clerk_sync.database.store.reader is None
+        assert app.state.clerk_sync.store.reader is None
         token = clerk_issuer.mint("user_sessions", claims=PROFILE)
         first = await client.get("/me", headers=bearer(token))
         checkouts = count_checkouts(app)

@@ -587,7 +587,7 @@ def _limit_sqlite_growth(svc: Service) -> dict[str, bool]:
         finally:
             cursor.close()
 
-    sa_event.listen(svc.app.state.clerk_sync.database.engine.sync_engine, "checkout", on_checkout)
+    sa_event.listen(svc.app.state.clerk_sync.store.engine.sync_engine, "checkout", on_checkout)
     return state
 
 

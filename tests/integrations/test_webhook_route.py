@@ -49,7 +49,7 @@ async def service(
 
 
 async def counts(app: FastAPI) -> tuple[int, int]:
-    database = app.state.clerk_sync.database
+    database = app.state.clerk_sync.store
     async with database.sessionmaker() as session:
         users = (await session.execute(select(func.count()).select_from(User))).scalar_one()
         ledger = (await session.execute(select(func.count()).select_from(ProcessedWebhook))).scalar_one()
@@ -57,7 +57,7 @@ async def counts(app: FastAPI) -> tuple[int, int]:
 
 
 async def stored(app: FastAPI, clerk_id: str) -> User:
-    database = app.state.clerk_sync.database
+    database = app.state.clerk_sync.store
     async with database.sessionmaker() as session:
         user: User = (await session.execute(select(User).where(User.clerk_id == clerk_id))).scalar_one()
         return user

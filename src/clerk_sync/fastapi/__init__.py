@@ -12,7 +12,7 @@ from clerk_sync.fastapi.deps import (
 from clerk_sync.fastapi.errors import install_exception_handlers, problem_response, status_for
 from clerk_sync.fastapi.metrics import metrics_router
 from clerk_sync.fastapi.openapi import ProblemDetails, problem_responses
-from clerk_sync.fastapi.runtime import ClerkRuntime, ClerkSync, Database, get_runtime, runtime_of
+from clerk_sync.fastapi.runtime import ClerkRuntime, ClerkSync, get_runtime, runtime_of
 from clerk_sync.fastapi.users import (
     ClerkUserScheme,
     CurrentUser,
@@ -21,7 +21,6 @@ from clerk_sync.fastapi.users import (
     get_current_user,
     get_optional_user,
     get_session,
-    require_database,
 )
 from clerk_sync.fastapi.webhooks import webhook_router
 
@@ -33,7 +32,6 @@ __all__ = [
     "ClerkSync",
     "ClerkUserScheme",
     "CurrentUser",
-    "Database",
     "OptionalClaims",
     "OptionalUser",
     "ProblemDetails",
@@ -49,7 +47,6 @@ __all__ = [
     "metrics_router",
     "problem_response",
     "problem_responses",
-    "require_database",
     "runtime_of",
     "status_for",
     "webhook_router",

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 RuntimeDep = Annotated[ClerkRuntime, Depends(get_runtime)]
-"""The app's clerk-sync runtime (verifier, HTTP client, database)."""
+"""The app's running ``ClerkCore`` (authenticator, store, webhook receiver, readiness)."""
 
 SCHEME_NAME = "ClerkSession"
 
@@ -60,8 +60,7 @@ class ClerkScheme(SecurityBase):
         known: SessionClaims | None = request.scope.get(_VERIFIED)
         if known is not None:
             return known
-        authenticator = runtime_of(request).authenticator
-        claims = await authenticator.authenticate(request.headers.get("authorization"), request.cookies)
+        claims = await runtime_of(request).authenticate(request.headers.get("authorization"), request.cookies)
         if claims is None:
             if self.required:
                 VERIFICATIONS.labels(TokenMissingError.code).inc()

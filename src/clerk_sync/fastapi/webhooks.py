@@ -1,4 +1,4 @@
-"""``POST /webhooks/clerk``: Svix-verified Clerk events applied through the same sync engine as requests.
+"""``POST /webhooks/clerk``: the core's webhook receiver behind a FastAPI route, documented in OpenAPI.
 
 Status codes keep Svix honest: 2xx once an event is applied, a duplicate or an ignored type; 400 for a bad
 signature or body (nothing written); 503 when no secret is configured or the database failed, so Svix retries
@@ -7,15 +7,12 @@ and nothing is lost. The body is read with a cap before any parsing, and verifie
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from clerk_sync.db import WebhookOutcome
 from clerk_sync.errors import (
-    ClerkSyncError,
     DatabaseUnavailableError,
     PayloadTooLargeError,
     WebhookError,
@@ -23,21 +20,17 @@ from clerk_sync.errors import (
 )
 from clerk_sync.fastapi.deps import RuntimeDep
 from clerk_sync.fastapi.openapi import problem_responses
-from clerk_sync.fastapi.runtime import ClerkRuntime
-from clerk_sync.fastapi.users import require_database
-from clerk_sync.metrics import WEBHOOKS
-from clerk_sync.webhooks import DEFAULT_MAX_BODY_BYTES, IgnoredEvent, to_user_change, verify_webhook
+from clerk_sync.receiver import WebhookStatus, check_declared_length
+from clerk_sync.webhooks import DEFAULT_MAX_BODY_BYTES
 
 __all__ = ["ClerkEvent", "WebhookReceipt", "webhook_router"]
-
-logger = logging.getLogger("clerk_sync.webhooks")
 
 
 class WebhookReceipt(BaseModel):
     """The 2xx answer: what the event did (``ignored`` for types that do not touch users, ``duplicate`` for a
     Svix retry of an applied message)."""
 
-    status: WebhookOutcome | Literal["ignored"]
+    status: WebhookStatus
     id: str = Field(description="The Svix message id (`svix-id`).")
     type: str = Field(description="The event type, e.g. `user.updated`.")
 
@@ -85,9 +78,8 @@ _OPENAPI_EXTRA: dict[str, Any] = {
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"Webhook bodies are limited to {limit} bytes.")
+    """The raw body, refused by its declared length first and cut off as soon as it exceeds ``limit``."""
+    check_declared_length(request.headers.get("content-length"), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -96,21 +88,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLargeError(f"Webhook bodies are limited to {limit} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def _receive(request: Request, runtime: ClerkRuntime, max_body_bytes: int) -> dict[str, Any]:
-    secret = runtime.settings.webhook_signing_secret
-    if secret is None:
-        raise WebhookNotConfiguredError("CLERK_WEBHOOK_SIGNING_SECRET is not set; refusing unsigned events.")
-    body = await _read_body(request, max_body_bytes)
-    event = verify_webhook(body, request.headers, secret.get_secret_value(), max_body_bytes=max_body_bytes)
-    change = to_user_change(event, include_private_metadata=runtime.settings.include_private_metadata)
-    if isinstance(change, IgnoredEvent):
-        logger.info("webhook %s ignored (type %s)", event.id, event.type)
-        return {"status": "ignored", "id": event.id, "type": event.type}
-    outcome = await require_database(runtime).store.apply_webhook(event.id, event.type, change)
-    logger.info("webhook %s %s for %s -> %s", event.id, event.type, change.clerk_id, outcome)
-    return {"status": outcome, "id": event.id, "type": event.type}
 
 
 def webhook_router(path: str = "/webhooks/clerk", *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> APIRouter:
@@ -128,13 +105,10 @@ def webhook_router(path: str = "/webhooks/clerk", *, max_body_bytes: int = DEFAU
         ),
         openapi_extra=_OPENAPI_EXTRA,
     )
-    async def receive_clerk_webhook(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
-        try:
-            result = await _receive(request, runtime, max_body_bytes)
-        except ClerkSyncError as exc:
-            WEBHOOKS.labels(exc.code).inc()
-            raise
-        WEBHOOKS.labels(result["status"]).inc()
-        return result
+    async def receive_clerk_webhook(request: Request, runtime: RuntimeDep) -> dict[str, str]:
+        runtime.webhooks.check_configured()
+        limit = min(max_body_bytes, runtime.webhooks.max_body_bytes)
+        result = await runtime.receive_webhook(await _read_body(request, limit), request.headers)
+        return result.as_json()
 
     return router

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -15,7 +14,6 @@ from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
 from clerk_sync.errors import AuthenticationError, DatabaseUnavailableError, KeySetUnavailableError
 from clerk_sync.fastapi import (
     Claims,
-    ClerkRuntime,
     ClerkSync,
     CurrentUser,
     RuntimeDep,
@@ -26,7 +24,7 @@ from clerk_sync.fastapi import (
 )
 from clerk_sync.keys import PemKeySet
 from clerk_sync.service.demo import demo_router
-from clerk_sync.service.schemas import ClaimsOut, Health, Readiness, ReadinessChecks, UserOut
+from clerk_sync.service.schemas import ClaimsOut, Health, Readiness, UserOut
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import ClerkSettings, load_settings
 
@@ -112,34 +110,7 @@ def create_app(
         responses={503: {"model": Readiness, "description": "A check is not `ok`; the body names it."}},
     )
     async def readyz(runtime: RuntimeDep) -> JSONResponse:
-        keys: Literal["ok", "unavailable"] = "ok" if runtime.verifier.keys.ready else "unavailable"
-        if keys != "ok" and hasattr(runtime.verifier.keys, "warm"):
-            keys = "ok" if await runtime.verifier.keys.warm() else "unavailable"
-        database, last = await _database_check(runtime)
-        # The webhook route is always mounted here; without a secret it can only answer 503, so not ready.
-        webhooks: Literal["ok", "not configured"] = (
-            "ok" if runtime.settings.webhook_signing_secret is not None else "not configured"
-        )
-        checks = ReadinessChecks(signing_keys=keys, database=database, webhooks=webhooks)
-        ok = all(value == "ok" for value in checks.model_dump().values())
-        body = Readiness(
-            status="ok" if ok else "unavailable",
-            checks=checks,
-            last_webhook_at=_iso(last),
-            last_webhook_age_s=round(time.time() - last.timestamp(), 1) if last else None,
-        )
-        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+        report = await runtime.readiness()
+        return JSONResponse(report.as_json(), status_code=report.status_code)
 
     return app
-
-
-async def _database_check(
-    runtime: ClerkRuntime,
-) -> tuple[Literal["ok", "unavailable", "not configured"], datetime | None]:
-    database = runtime.database
-    if database is None:
-        return "not configured", None
-    try:
-        return "ok", await database.store.last_webhook_at()
-    except Exception:  # readiness reports a failing part; it never raises (any driver error means "not ready")
-        return "unavailable", None

@@ -14,28 +14,9 @@ from clerk_sync.backend_api import BackendAPI
 from clerk_sync.errors import BackendAPIError, ConfigurationError
 from clerk_sync.profile import Source
 from clerk_sync.testing.backend import FakeClerkBackend, make_user_json
+from tests.support import Sleeps
 
 BASE_MS = 1_700_000_000_000
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-class Sleeps:
-    """Records the delays the client asked for, without waiting."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 def _users(count: int) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ Plain classes and context managers only; the fixtures that hand them out live in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -25,6 +25,7 @@ __all__ = [
     "Clock",
     "Sleeps",
     "Statements",
+    "eventually",
     "open_engine",
     "recording",
 ]
@@ -136,3 +137,16 @@ async def open_engine(url: str, *models: type[Any], metadata: MetaData | None = 
         yield engine
     finally:
         await engine.dispose()
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], *, within: float, failure: str) -> None:
+    """Await ``condition()`` until it holds; fail with ``failure`` once ``within`` seconds pass first. For a
+    state the code under test reaches on its own clock (a back-off ending), where no event can be awaited."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                if await condition():
+                    return
+                await asyncio.sleep(0.05)  # polled: the state has no event to await
+    except TimeoutError:
+        raise AssertionError(failure) from None

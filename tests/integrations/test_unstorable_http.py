@@ -32,7 +32,6 @@ from clerk_sync.issuer import TokenIssuer
 from clerk_sync.settings import ClerkSettings
 from clerk_sync.testing import make_user_json, sign_event
 from tests.asgi import serving
-from tests.support import AppBase, open_engine
 from tests.integrations.webhook_support import (
     SECRET,
     WEBHOOK_PATH,
@@ -41,6 +40,7 @@ from tests.integrations.webhook_support import (
     running_service,
     user_event,
 )
+from tests.support import AppBase, open_engine
 
 pytestmark = pytest.mark.anyio
 

@@ -44,6 +44,8 @@ from tests.integrations.webhook_support import (
 pytestmark = pytest.mark.anyio
 
 PROBLEM_JSON = "application/problem+json"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+_SAMPLES = ("created", "updated", "deleted")
 #: Svix gives up on a response after 15 s (clerk-facts 4.3).
 SVIX_RESPONSE_LIMIT_S = 15.0
 
@@ -153,6 +155,8 @@ def _case(name: str) -> tuple[bytes, dict[str, str]]:
             return _resigned(b'{"type": "user.created", "data": ["user_bad"]}')
         case "user-without-id":
             return _resigned(json.dumps({"type": "user.updated", "data": {"object": "user", "updated_at": 1}}).encode())
+        case "created-without-id":
+            return _resigned(b'{"type": "user.created", "object": "event", "data": {"object": "user"}}')
         case "deleted-without-id":
             return _resigned(b'{"type": "user.deleted", "data": {"deleted": true}, "timestamp": 1700000000000}')
         case "not-utf8":
@@ -182,6 +186,7 @@ _PAYLOAD_CASES = [
     "no-type",
     "data-not-object",
     "user-without-id",
+    "created-without-id",
     "deleted-without-id",
 ]
 
@@ -203,8 +208,8 @@ async def test_unparseable_signed_body_is_400_and_writes_nothing(svc: Service, c
 async def test_signed_body_that_is_not_utf8_is_400_and_writes_nothing(svc: Service) -> None:
     body, headers = _case("not-utf8")
     response = await svc.deliver(body, headers)
-    assert response.status_code == 400
-    assert response.json()["code"] in {"webhook-signature-invalid", "webhook-payload-invalid"}
+    assert_problem(response, 400, "webhook-signature-invalid")
+    assert "not UTF-8" in response.json()["detail"]
     assert await svc.counts() == (0, 0)
 
 
@@ -296,6 +301,21 @@ async def test_standard_webhooks_header_names_are_accepted(svc: Service) -> None
     assert await svc.ledger_ids() == [headers["webhook-id"]]
 
 
+async def test_rotated_signatures_under_the_standard_header_names(svc: Service) -> None:
+    """Secret rotation also works under the ``webhook-*`` names: an old secret's signature and an unknown
+    version in front of the valid one are skipped."""
+    body, _ = _signed_user_created("user_std_rot")
+    headers = sign_webhook(body, SECRET, header_prefix="webhook")
+    old = sign_webhook(
+        body, make_webhook_secret(), msg_id=headers["webhook-id"], timestamp=int(headers["webhook-timestamp"])
+    )
+    headers["webhook-signature"] = f"{old['svix-signature']} v2,whatever {headers['webhook-signature']}"
+    response = await svc.deliver(body, headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "created"
+    assert await svc.counts() == (1, 1)
+
+
 @pytest.mark.parametrize("position", ["first", "middle", "last"])
 async def test_one_valid_signature_among_several_is_enough(svc: Service, position: str) -> None:
     """Secret rotation: Svix sends several ``v1`` entries; garbled and other-version entries never hide the
@@ -314,6 +334,25 @@ async def test_one_valid_signature_among_several_is_enough(svc: Service, positio
 
 
 # --- mapping of the user object ----------------------------------------------------------------------------
+
+
+async def test_clerk_documented_samples_apply_in_order(svc: Service) -> None:
+    """Clerk's documented ``user.created``, ``user.updated`` and ``user.deleted`` samples (tests/fixtures) apply
+    in that order: the created row carries the sample's names, the update clears the last name and versions the
+    row by its ``updated_at``, and the deletion tombstones its user."""
+    created, updated, deleted = (json.loads((FIXTURES / f"user.{kind}.json").read_text()) for kind in _SAMPLES)
+    assert (await svc.post(created)).json()["status"] == "created"
+    row = await svc.user("user_29w83sxmDNGwOuEthce5gg56FcC")
+    assert (row.email, row.first_name, row.last_name) == ("example@example.org", "Example", "Example")
+    assert (await svc.post(updated)).json()["status"] == "updated"
+    row = await svc.user("user_29w83sxmDNGwOuEthce5gg56FcC")
+    assert row.last_name is None
+    assert row.clerk_version == 1654012824306
+    assert (await svc.post(deleted)).json()["status"] == "deleted"
+    assert (await svc.user("user_29wBMCtzATuFJut8jO2VNTVekS4")).deleted_at is not None
+    assert await svc.counts() == (2, 3)
+
+
 
 
 @pytest.mark.parametrize("opt_in", [False, True], ids=["private-default", "private-opt-in"])

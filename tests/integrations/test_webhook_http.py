@@ -353,8 +353,6 @@ async def test_clerk_documented_samples_apply_in_order(svc: Service) -> None:
     assert await svc.counts() == (2, 3)
 
 
-
-
 @pytest.mark.parametrize("opt_in", [False, True], ids=["private-default", "private-opt-in"])
 async def test_user_fields_are_mapped(db_url: str, clerk_issuer: TokenIssuer, opt_in: bool) -> None:
     """Primary email through ``primary_email_address_id`` (not the first address), public metadata stored,

@@ -193,6 +193,8 @@ _PAYLOAD_CASES = [
 
 @pytest.mark.parametrize("case", _SIGNATURE_CASES)
 async def test_bad_signature_is_400_and_writes_nothing(svc: Service, case: str) -> None:
+    """Each way a signature or its headers can be wrong is a 400 webhook-signature-invalid, and neither table gains a
+    row."""
     body, headers = _case(case)
     assert_problem(await svc.deliver(body, headers), 400, "webhook-signature-invalid")
     assert await svc.counts() == (0, 0)
@@ -200,12 +202,15 @@ async def test_bad_signature_is_400_and_writes_nothing(svc: Service, case: str) 
 
 @pytest.mark.parametrize("case", _PAYLOAD_CASES)
 async def test_unparseable_signed_body_is_400_and_writes_nothing(svc: Service, case: str) -> None:
+    """A correctly signed body that is no Clerk user event is a 400 webhook-payload-invalid, and neither table gains a
+    row."""
     body, headers = _case(case)
     assert_problem(await svc.deliver(body, headers), 400, "webhook-payload-invalid")
     assert await svc.counts() == (0, 0)
 
 
 async def test_signed_body_that_is_not_utf8_is_400_and_writes_nothing(svc: Service) -> None:
+    """A body that is not UTF-8 cannot be verified: 400 webhook-signature-invalid saying so, nothing written."""
     body, headers = _case("not-utf8")
     response = await svc.deliver(body, headers)
     assert_problem(response, 400, "webhook-signature-invalid")
@@ -221,6 +226,7 @@ async def test_signed_body_that_is_not_utf8_is_400_and_writes_nothing(svc: Servi
 async def test_replay_window_is_five_minutes_both_ways_to_the_second(
     svc: Service, monkeypatch: pytest.MonkeyPatch, offset: int, accepted: bool
 ) -> None:
+    """A delivery signed up to 300 s before or after now applies; 301 s either way is refused as too old or too new."""
     now = 1_800_000_000
     pin_webhook_clock(monkeypatch, now)
     body, headers = sign_event(
@@ -249,6 +255,7 @@ def _padded_user_created(size: int) -> bytes:
 
 
 async def test_body_at_the_cap_is_accepted(svc: Service) -> None:
+    """A body of exactly the size cap is read and applied."""
     body = _padded_user_created(DEFAULT_MAX_BODY_BYTES)
     response = await svc.deliver(body, sign_webhook(body, SECRET))
     assert response.status_code == 200, response.text
@@ -256,6 +263,7 @@ async def test_body_at_the_cap_is_accepted(svc: Service) -> None:
 
 
 async def test_body_over_the_cap_is_413_and_writes_nothing(svc: Service) -> None:
+    """One byte over the cap is a 413 payload-too-large, and nothing is written."""
     body = _padded_user_created(DEFAULT_MAX_BODY_BYTES + 1)
     assert_problem(await svc.deliver(body, sign_webhook(body, SECRET)), 413, "payload-too-large")
     assert await svc.counts() == (0, 0)
@@ -291,6 +299,7 @@ async def test_no_signing_secret_is_503_and_never_accepts(db_url: str, clerk_iss
 
 
 async def test_standard_webhooks_header_names_are_accepted(svc: Service) -> None:
+    """The webhook-* header names work like svix-*: the delivery applies and its webhook-id is the ledger entry."""
     body, _ = _signed_user_created("user_std")
     headers = sign_webhook(body, SECRET, header_prefix="webhook")
     assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
@@ -403,6 +412,8 @@ async def test_duplicate_delivery_applies_once(svc: Service) -> None:
 
 
 async def test_concurrent_duplicates_apply_once(svc: Service) -> None:
+    """Five concurrent deliveries of one message: all 200, one created and four duplicates, one row and one ledger
+    entry."""
     body, headers = sign_event(user_event("user.created", make_user_json("user_cdup")), SECRET, msg_id="msg_cdup")
     responses = await asyncio.gather(*(svc.deliver(body, headers) for _ in range(5)))
     assert [r.status_code for r in responses] == [200] * 5
@@ -442,6 +453,7 @@ def _lifecycle() -> dict[str, dict[str, Any]]:
     "order", list(itertools.permutations(["created", "updated", "deleted"])), ids=lambda order: "-".join(order)
 )
 async def test_every_order_of_created_updated_deleted_ends_deleted(svc: Service, order: tuple[str, ...]) -> None:
+    """Whatever order created, updated and deleted arrive in, the user ends tombstoned at the deletion's version."""
     events = _lifecycle()
     for index, kind in enumerate(order):
         response = await svc.post(events[kind], msg_id=f"msg_{index}_{kind}")
@@ -458,6 +470,7 @@ async def test_every_order_of_created_updated_deleted_ends_deleted(svc: Service,
     ids=lambda order: "-".join(order),
 )
 async def test_every_order_of_versions_ends_with_the_newest(svc: Service, order: tuple[str, ...]) -> None:
+    """Whatever order the versions of a user arrive in, the row ends with the newest one's fields."""
     events = _lifecycle()
     newer = make_user_json(
         "user_perm",
@@ -528,6 +541,8 @@ async def test_request_racing_user_created_makes_one_row(svc: Service, clerk_iss
 
 
 async def test_request_racing_user_deleted_never_resurrects(svc: Service, clerk_issuer: TokenIssuer) -> None:
+    """A first request racing the user.deleted webhook never leaves a live row: the user ends deleted and is refused
+    after."""
     for n in range(10):
         sub = f"user_gone_{n}"
         token = clerk_issuer.mint(sub, claims={"email": f"{sub}@example.com"})
@@ -544,6 +559,7 @@ async def test_request_racing_user_deleted_never_resurrects(svc: Service, clerk_
 
 
 async def test_deleted_users_token_is_401_user_deleted(svc: Service, clerk_issuer: TokenIssuer) -> None:
+    """After user.deleted the user's tokens, even one minted later, are 401 user-deleted; the row stays as it was."""
     token = clerk_issuer.mint("user_del", claims={"email": "del@example.com"})
     auth = {"Authorization": f"Bearer {token}"}
     assert (await svc.client.get("/me", headers=auth)).status_code == 200
@@ -656,6 +672,7 @@ async def test_sqlite_disk_full_mid_event_is_503_then_the_retry_applies(
 async def test_sqlite_locked_past_busy_timeout_is_503_then_the_retry_applies(
     tmp_path: Path, clerk_issuer: TokenIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """SQLite locked by another writer past busy_timeout: 503 and nothing recorded; the same delivery then applies."""
     import sqlite3
 
     monkeypatch.setattr("clerk_sync.db.engine.SQLITE_BUSY_TIMEOUT_MS", 300)

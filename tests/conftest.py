@@ -9,12 +9,19 @@ from pathlib import Path
 import pytest
 
 from tests.databases import DATABASE_KINDS, database_url, temporary_postgres_database
+from tests.support import ANYIO_BACKEND, Sleeps
 
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     """Async tests run on asyncio, the loop uvicorn and asyncpg use in production."""
-    return "asyncio"
+    return ANYIO_BACKEND
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """A ``sleep`` to hand to retrying code: it records the delays asked for and returns at once."""
+    return Sleeps()
 
 
 @pytest.fixture(params=DATABASE_KINDS)

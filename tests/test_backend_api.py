@@ -14,28 +14,9 @@ from clerk_sync.backend_api import BackendAPI
 from clerk_sync.errors import BackendAPIError, ConfigurationError
 from clerk_sync.profile import Source
 from clerk_sync.testing.backend import FakeClerkBackend, make_user_json
+from tests.support import Sleeps
 
 BASE_MS = 1_700_000_000_000
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-class Sleeps:
-    """Records the delays the client asked for, without waiting."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 def _users(count: int) -> list[dict[str, Any]]:
@@ -62,6 +43,7 @@ def _api(
 
 @pytest.mark.anyio
 async def test_get_user_sends_the_key_and_a_user_agent(http, clerk, sleeps) -> None:
+    """get_user asks for /v1/users/<id> with the secret key as a bearer token and a clerk-sync User-Agent."""
     user = await _api(http, clerk, sleeps).get_user("user_00001")
     assert user is not None
     assert user["id"] == "user_00001"
@@ -73,18 +55,22 @@ async def test_get_user_sends_the_key_and_a_user_agent(http, clerk, sleeps) -> N
 
 @pytest.mark.anyio
 async def test_unknown_user_is_none(http, clerk, sleeps) -> None:
+    """A 404 from get_user means "no such user": None, and no retry."""
     assert await _api(http, clerk, sleeps).get_user("user_missing") is None
     assert sleeps.calls == []
 
 
 @pytest.mark.anyio
 async def test_user_id_is_escaped_into_one_path_segment(http, clerk, sleeps) -> None:
+    """A user id cannot reach another endpoint: it is percent-encoded into a single path segment."""
     assert await _api(http, clerk, sleeps).get_user("../users/count?x=1") is None
     assert clerk.requests[0].path == "/v1/users/..%2Fusers%2Fcount%3Fx%3D1"
 
 
 @pytest.mark.anyio
 async def test_get_user_profile_maps_like_a_webhook(http, clerk, sleeps) -> None:
+    """get_user_profile maps Clerk's user JSON as the webhook path does (source API, version updated_at); None when
+    unknown."""
     profile = await _api(http, clerk, sleeps).get_user_profile("user_00002")
     assert profile is not None
     assert profile.source is Source.API
@@ -95,12 +81,14 @@ async def test_get_user_profile_maps_like_a_webhook(http, clerk, sleeps) -> None
 
 @pytest.mark.anyio
 async def test_count_users(http, clerk, sleeps) -> None:
+    """count_users returns the number Clerk reports."""
     assert await _api(http, clerk, sleeps).count_users() == 3
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("paging", ["offset", "cursor"])
 async def test_paging_yields_every_user_exactly_once_oldest_first(http, sleeps, paging) -> None:
+    """Paging (offset or cursor) yields each of 2 500 users once, oldest first, and an empty page ends it."""
     async with FakeClerkBackend(users=_users(2500)) as clerk:
         api = _api(http, clerk, sleeps)
         pages = [page async for page in api.iter_user_pages(500, paging=paging)]
@@ -114,6 +102,7 @@ async def test_paging_yields_every_user_exactly_once_oldest_first(http, sleeps, 
 
 @pytest.mark.anyio
 async def test_paging_stops_after_a_short_page(http, sleeps) -> None:
+    """A page shorter than the limit is the last one: no further request is made."""
     async with FakeClerkBackend(users=_users(1203)) as clerk:
         pages = [page async for page in _api(http, clerk, sleeps).iter_user_pages(500)]
     assert [len(page) for page in pages] == [500, 500, 203]
@@ -122,6 +111,7 @@ async def test_paging_stops_after_a_short_page(http, sleeps) -> None:
 
 @pytest.mark.anyio
 async def test_sign_ups_during_offset_paging_do_not_shift_pages(http, sleeps) -> None:
+    """Users signing up while pages are read neither repeat nor hide the users that existed before."""
     async with FakeClerkBackend(users=_users(10)) as clerk:
         seen: list[str] = []
         async for page in _api(http, clerk, sleeps).iter_user_pages(4):
@@ -133,12 +123,14 @@ async def test_sign_ups_during_offset_paging_do_not_shift_pages(http, sleeps) ->
 
 @pytest.mark.anyio
 async def test_page_size_is_validated(http, clerk, sleeps) -> None:
+    """A page size above Clerk's maximum of 500 is refused before any request."""
     with pytest.raises(ValueError, match="page_size"):
         [page async for page in _api(http, clerk, sleeps).iter_user_pages(501)]
 
 
 @pytest.mark.anyio
 async def test_a_server_that_ignores_the_cursor_is_detected(http, sleeps) -> None:
+    """A cursor that does not advance (the same page again) is a BackendAPIError, not an endless loop."""
     users = _users(4)
     # order_by is honoured but starting_after is "ignored": answer every page request with the first page.
     async with FakeClerkBackend(users=users) as clerk:
@@ -151,6 +143,7 @@ async def test_a_server_that_ignores_the_cursor_is_detected(http, sleeps) -> Non
 
 @pytest.mark.anyio
 async def test_rate_limit_and_server_error_are_retried(http, sleeps) -> None:
+    """A 429 (waiting its Retry-After) and a 500 are retried, and the paging still yields every user once."""
     async with FakeClerkBackend(users=_users(1200)) as clerk:
         clerk.fail(429, on_request=2, retry_after=7)
         clerk.fail(500, on_request=4)
@@ -165,6 +158,7 @@ async def test_rate_limit_and_server_error_are_retried(http, sleeps) -> None:
 
 @pytest.mark.anyio
 async def test_retry_after_is_capped(http, clerk, sleeps) -> None:
+    """A Retry-After longer than max_delay is waited for max_delay only."""
     clerk.fail(429, retry_after=3600)
     assert await _api(http, clerk, sleeps, max_delay=20).count_users() == 3
     assert sleeps.calls == [20]
@@ -172,6 +166,7 @@ async def test_retry_after_is_capped(http, clerk, sleeps) -> None:
 
 @pytest.mark.anyio
 async def test_503_retry_after_http_date_is_honoured(http, clerk, sleeps) -> None:
+    """A Retry-After given as an HTTP date is honoured; a date in the past retries at once."""
     clerk.fail(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")  # in the past: retry at once
     assert await _api(http, clerk, sleeps).count_users() == 3
     assert sleeps.calls == [0.0]
@@ -179,6 +174,7 @@ async def test_503_retry_after_http_date_is_honoured(http, clerk, sleeps) -> Non
 
 @pytest.mark.anyio
 async def test_backoff_grows_exponentially_and_gives_up(http, clerk, sleeps, caplog) -> None:
+    """Without Retry-After the delays double up to max_delay, and after max_attempts the error names the attempts."""
     for number in range(1, 5):
         clerk.fail(502, on_request=number)
     api = _api(http, clerk, sleeps, max_attempts=4, base_delay=1.0, max_delay=3.0)
@@ -196,6 +192,7 @@ async def test_backoff_grows_exponentially_and_gives_up(http, clerk, sleeps, cap
 
 @pytest.mark.anyio
 async def test_dropped_connection_is_retried(http, clerk, sleeps) -> None:
+    """A connection dropped mid-request is retried once and then succeeds."""
     clerk.fail(None, disconnect=True)
     assert await _api(http, clerk, sleeps).count_users() == 3
     assert len(sleeps.calls) == 1
@@ -203,6 +200,7 @@ async def test_dropped_connection_is_retried(http, clerk, sleeps) -> None:
 
 @pytest.mark.anyio
 async def test_timeout_is_retried_then_reported(http, clerk, sleeps) -> None:
+    """A read timeout is retried; when every attempt times out the error names it and carries no status."""
     clerk.fail(None, on_request=1, delay=0.5)
     clerk.fail(None, on_request=2, delay=0.5)
     api = _api(http, clerk, sleeps, timeout=0.05, max_attempts=2)
@@ -213,6 +211,7 @@ async def test_timeout_is_retried_then_reported(http, clerk, sleeps) -> None:
 
 @pytest.mark.anyio
 async def test_unreachable_server_is_a_backend_error(http, sleeps) -> None:
+    """A server that is not listening becomes a BackendAPIError naming the connect error."""
     async with FakeClerkBackend() as clerk:
         url = clerk.url
     api = BackendAPI(http, "sk_test_x", api_url=url, sleep=sleeps, max_attempts=2)
@@ -222,6 +221,7 @@ async def test_unreachable_server_is_a_backend_error(http, sleeps) -> None:
 
 @pytest.mark.anyio
 async def test_wrong_key_is_401_without_retry(http, clerk, sleeps) -> None:
+    """A refused key is reported at once (one request, no retry) with Clerk's error code and without the key."""
     api = _api(http, clerk, sleeps, key="sk_test_wrong")
     with pytest.raises(BackendAPIError) as caught:
         await api.get_user("user_00001")
@@ -235,6 +235,7 @@ async def test_wrong_key_is_401_without_retry(http, clerk, sleeps) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("status", [400, 403, 422])
 async def test_other_client_errors_are_not_retried(http, clerk, sleeps, status) -> None:
+    """Other 4xx answers are reported with their status after one request."""
     clerk.fail(status)
     with pytest.raises(BackendAPIError) as caught:
         await _api(http, clerk, sleeps).count_users()
@@ -244,6 +245,7 @@ async def test_other_client_errors_are_not_retried(http, clerk, sleeps, status) 
 
 @pytest.mark.anyio
 async def test_404_outside_get_user_is_an_error(http, clerk, sleeps) -> None:
+    """A 404 is only "no such user" for get_user; anywhere else it is an error."""
     clerk.fail(404)
     with pytest.raises(BackendAPIError) as caught:
         await _api(http, clerk, sleeps).count_users()
@@ -263,6 +265,7 @@ async def test_404_outside_get_user_is_an_error(http, clerk, sleeps) -> None:
     ],
 )
 async def test_malformed_success_body_is_a_backend_error(http, clerk, sleeps, body, call) -> None:
+    """A 200 whose body is not the expected JSON shape is a BackendAPIError on every call."""
     clerk.fail(200, body=body)
     api = _api(http, clerk, sleeps)
     calls: dict[str, Callable[[], Awaitable[object]]] = {
@@ -280,17 +283,20 @@ async def _collect(pages: AsyncIterator[list[Any]]) -> list[list[Any]]:
 
 @pytest.mark.anyio
 async def test_unusable_user_object_is_a_backend_error(http, clerk, sleeps) -> None:
+    """A user object without a usable updated_at is refused as unusable, not stored with a made-up version."""
     clerk.fail(200, body=b'{"id": "user_1", "updated_at": null}')
     with pytest.raises(BackendAPIError, match="unusable user"):
         await _api(http, clerk, sleeps).get_user_profile("user_1")
 
 
 def test_empty_secret_key_is_a_configuration_error() -> None:
+    """A blank secret key is a configuration error naming CLERK_SECRET_KEY, raised at construction."""
     with pytest.raises(ConfigurationError, match="CLERK_SECRET_KEY"):
         BackendAPI(httpx.AsyncClient(), " ")
 
 
 def test_repr_never_shows_the_key() -> None:
+    """The client's repr never includes the secret key."""
     client = httpx.AsyncClient()
     assert "sk_live_secret" not in repr(BackendAPI(client, "sk_live_secret"))
 
@@ -299,6 +305,8 @@ def test_repr_never_shows_the_key() -> None:
 
 
 def test_fake_serves_sync_tests_and_clerk_paging_rules() -> None:
+    """The fake Backend API also serves synchronous clients and follows Clerk's paging rules (newest first by default,
+    limit at most 500, cursors)."""
     with FakeClerkBackend(users=_users(5)) as clerk:
         headers = {"Authorization": f"Bearer {clerk.secret_key}"}
         with httpx.Client(base_url=clerk.url, headers=headers) as client:

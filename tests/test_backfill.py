@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from clerk_sync.backend_api import BackendAPI
@@ -19,6 +18,7 @@ from clerk_sync.db import AsyncSQLAlchemyStore, User, create_engine, create_sess
 from clerk_sync.profile import Source, UserProfile
 from clerk_sync.testing import FakeClerkBackend, make_user_json
 from tests.databases import DATABASE_KINDS, database_url
+from tests.support import Sleeps, recording
 
 pytestmark = pytest.mark.anyio
 
@@ -51,39 +51,6 @@ def population(n: int) -> list[dict[str, Any]]:
     ]
 
 
-class Sleeps:
-    """Records the delays the client asked for instead of waiting them out."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-class Writes:
-    """Counts INSERT/UPDATE/DELETE statements the engine sends: "changes nothing" means zero of them."""
-
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
-            self.statements.append(statement)
-
-
-@contextmanager
-def counting_writes(sessions: async_sessionmaker[AsyncSession]) -> Iterator[Writes]:
-    bind = sessions.kw["bind"]
-    assert isinstance(bind, AsyncEngine)
-    writes = Writes()
-    event.listen(bind.sync_engine, "before_cursor_execute", writes)
-    try:
-        yield writes
-    finally:
-        event.remove(bind.sync_engine, "before_cursor_execute", writes)
-
-
 async def run(
     backend: FakeClerkBackend,
     sessions: async_sessionmaker[AsyncSession],
@@ -108,6 +75,13 @@ async def rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, User]:
 async def snapshot(sessions: async_sessionmaker[AsyncSession]) -> dict[str, tuple[Any, ...]]:
     """Every column of every row, to prove a run left the table exactly as it was."""
     return {key: tuple(getattr(user, column) for column in COLUMNS) for key, user in (await rows(sessions)).items()}
+
+
+def _engine(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine behind ``sessions``, to record what reaches the database."""
+    bind = sessions.kw["bind"]
+    assert isinstance(bind, AsyncEngine)
+    return bind
 
 
 def counts(report: BackfillReport) -> dict[str, int]:
@@ -148,10 +122,10 @@ async def test_thousands_of_users_with_429_and_500(sessions: async_sessionmaker[
             ).all()
         assert (total, duplicates) == (2600, [])
         before = await snapshot(sessions)
-        with counting_writes(sessions) as writes:
+        with recording(_engine(sessions)) as writes:
             second = await run(backend, sessions, page_size=page_size)
         assert counts(second) == {"seen": 2600, "unchanged": 2600}
-        assert writes.statements == []
+        assert writes.writes == []
         assert await snapshot(sessions) == before
 
 
@@ -181,7 +155,7 @@ async def test_dry_run_writes_nothing(sessions: async_sessionmaker[AsyncSession]
         backend.add_user({**users[2], "first_name": "Renamed", "updated_at": BASE_MS + 10_000})
         backend.add_user(make_user_json("user_new", created_at=BASE_MS + 100, updated_at=BASE_MS + 100))
         before = await snapshot(sessions)
-        with counting_writes(sessions) as writes:
+        with recording(_engine(sessions)) as writes:
             report = await run(backend, sessions, dry_run=True)
         assert report.dry_run
         assert counts(report) == {"seen": 6, "created": 1, "updated": 1, "unchanged": 4}
@@ -189,7 +163,7 @@ async def test_dry_run_writes_nothing(sessions: async_sessionmaker[AsyncSession]
         assert planned[0] == PlannedChange("user_00002", "updated", ("first_name",))
         assert (planned[1].clerk_id, planned[1].action) == ("user_new", "created")
         assert {"email", "first_name", "last_name"} <= set(planned[1].columns)
-        assert writes.statements == []
+        assert writes.writes == []
         assert await snapshot(sessions) == before
         # The real run then does exactly what the dry run announced.
         real = await run(backend, sessions)
@@ -203,10 +177,10 @@ async def test_prune_tombstones_confirmed_deletions_only(sessions: async_session
         await run(backend, sessions)
         backend.remove_user("user_00003")
         before = await snapshot(sessions)
-        with counting_writes(sessions) as writes:
+        with recording(_engine(sessions)) as writes:
             dry = await run(backend, sessions, prune=True, dry_run=True)
         assert dry.planned == [PlannedChange("user_00003", "pruned", ("deleted_at",))]
-        assert writes.statements == []
+        assert writes.writes == []
         assert await snapshot(sessions) == before
         report = await run(backend, sessions, prune=True)
         assert counts(report) == {"seen": 3, "unchanged": 3, "pruned": 1}

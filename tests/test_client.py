@@ -33,14 +33,10 @@ from clerk_sync.client import (
     make_sync_client,
 )
 from clerk_sync.errors import TokenRefreshError
+from tests.processes import wait_for
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -480,11 +476,12 @@ def live_api() -> Iterator[LiveApi]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
+
+    def up() -> bool:
         assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-        time.sleep(0.01)
+        return server.started
+
+    wait_for(up, timeout=10, failure=lambda: "uvicorn did not start within 10 s", poll=0.01)
     try:
         yield LiveApi(f"http://127.0.0.1:{port}", state)
     finally:

@@ -58,11 +58,14 @@ def _signed_kat_now(secret: str = KAT_SECRET, **overrides: str) -> dict[str, str
 
 
 def test_test_kit_signer_reproduces_the_known_answer() -> None:
+    """The test kit's signer produces the Standard Webhooks known-answer headers byte for byte."""
     headers = sign_webhook(KAT_BODY, KAT_SECRET, msg_id=KAT_ID, timestamp=KAT_TIMESTAMP)
     assert headers == KAT_HEADERS
 
 
 def test_verify_accepts_the_known_answer_at_its_own_time() -> None:
+    """At the vector's own time its signature checks out (id and time returned); verify then refuses the body, which is
+    no Clerk event."""
     verifier = WebhookVerifier(KAT_SECRET)
     assert verifier.check_signature(KAT_BODY, KAT_HEADERS, now=KAT_TIMESTAMP) == (KAT_ID, KAT_TIMESTAMP)
     # The vector's body is not a Clerk event: the signature passes, then the payload check refuses it.
@@ -71,11 +74,13 @@ def test_verify_accepts_the_known_answer_at_its_own_time() -> None:
 
 
 def test_known_answer_fails_at_real_time() -> None:
+    """On the real clock the 2021 vector is a replay: refused as too old."""
     with pytest.raises(WebhookVerificationError, match="too old"):
         verify_webhook(KAT_BODY, KAT_HEADERS, KAT_SECRET)
 
 
 def test_svix_sign_output_verifies_and_agrees_with_test_kit() -> None:
+    """A signature made by the svix library verifies here and equals the test kit's for the same input."""
     secret = make_webhook_secret()
     body = json.dumps({"type": "user.created", "data": {"id": "user_123"}}).encode()
     svix_signature = Webhook(secret).sign("msg_1", datetime.fromtimestamp(NOW, UTC), body.decode())
@@ -86,6 +91,7 @@ def test_svix_sign_output_verifies_and_agrees_with_test_kit() -> None:
 
 
 def test_svix_own_verify_accepts_test_kit_signature() -> None:
+    """The svix library's own verifier accepts what the test kit signs."""
     secret = make_webhook_secret()
     body = b'{"type":"user.created","data":{"id":"user_123"}}'
     Webhook(secret).verify(body, sign_webhook(body, secret))
@@ -95,28 +101,35 @@ def test_svix_own_verify_accepts_test_kit_signature() -> None:
 
 
 def _verify_kat(headers: dict[str, str], secret: str = KAT_SECRET) -> None:
-    """Verification passes when only the payload check (the KAT body is not a Clerk event) refuses."""
-    with pytest.raises(WebhookPayloadError):
-        verify_webhook(KAT_BODY, headers, secret, now=NOW)
+    """The signature check accepts ``headers``: it returns the signed message id and time (the KAT body is no
+    Clerk event, so the signature is checked on its own rather than inferred from a later payload error)."""
+    sent = {name.lower(): value for name, value in headers.items()}
+    prefix = "svix" if "svix-id" in sent else "webhook"
+    expected = (sent[f"{prefix}-id"], int(sent[f"{prefix}-timestamp"]))
+    assert WebhookVerifier(secret).check_signature(KAT_BODY, headers, now=NOW) == expected
 
 
 def test_valid_signature_passes() -> None:
+    """A freshly signed delivery passes the signature check."""
     _verify_kat(_signed_kat_now())
 
 
 @pytest.mark.parametrize("secret", [None, "", "   ", "whsec_"])
 def test_empty_secret_is_not_configured(secret: str | None) -> None:
+    """A missing or empty secret is "not configured" (a 503 upstream), never a signature failure."""
     with pytest.raises(WebhookNotConfiguredError, match="Missing webhook signing secret"):
         verify_webhook(KAT_BODY, _signed_kat_now(), secret, now=NOW)
 
 
 def test_undecodable_secret_is_not_configured() -> None:
+    """A secret that is not base64 is refused when the verifier is built, naming the problem."""
     with pytest.raises(WebhookNotConfiguredError, match="base64"):
         WebhookVerifier("whsec_not*base64!")
 
 
 @pytest.mark.parametrize("missing", ["svix-id", "svix-timestamp", "svix-signature"])
 def test_missing_header_fails(missing: str) -> None:
+    """Each missing svix header is refused, naming the header."""
     headers = _signed_kat_now()
     del headers[missing]
     with pytest.raises(WebhookVerificationError, match=f"Missing required webhook headers: {missing}"):
@@ -124,6 +137,7 @@ def test_missing_header_fails(missing: str) -> None:
 
 
 def test_no_headers_names_all_three() -> None:
+    """No headers at all names all three required headers."""
     with pytest.raises(
         WebhookVerificationError,
         match="Missing required webhook headers: svix-id, svix-timestamp, svix-signature",
@@ -134,17 +148,20 @@ def test_no_headers_names_all_three() -> None:
 @pytest.mark.parametrize("blank", ["", "   ", "  \t  ", "\n"])
 @pytest.mark.parametrize("name", ["svix-id", "svix-timestamp", "svix-signature"])
 def test_blank_header_counts_as_missing(name: str, blank: str) -> None:
+    """A header that is present but blank counts as missing."""
     with pytest.raises(WebhookVerificationError, match="Missing required webhook headers"):
         verify_webhook(KAT_BODY, _signed_kat_now(**{name: blank}), KAT_SECRET, now=NOW)
 
 
 @pytest.mark.parametrize("timestamp", ["hello", "1.5", "-1", "1e9", "", "0x10", "١٢٣"])
 def test_bad_timestamp_fails(timestamp: str) -> None:
+    """A timestamp that is not a plain decimal integer of seconds is refused."""
     with pytest.raises(WebhookVerificationError):
         verify_webhook(KAT_BODY, _signed_kat_now(**{"svix-timestamp": timestamp}), KAT_SECRET, now=NOW)
 
 
 def test_last_character_changed_fails() -> None:
+    """Changing the vector's signature in its last character is "no matching signature"."""
     headers = dict(KAT_HEADERS, **{"svix-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="})
     with pytest.raises(WebhookVerificationError, match="No matching signature found"):
         verify_webhook(KAT_BODY, headers, KAT_SECRET, now=KAT_TIMESTAMP)
@@ -152,6 +169,7 @@ def test_last_character_changed_fails() -> None:
 
 @pytest.mark.parametrize(("offset", "message"), [(-301, "too old"), (301, "too new")])
 def test_timestamp_outside_five_minutes_fails(offset: int, message: str) -> None:
+    """A timestamp more than 300 s off, either way, is refused as too old or too new."""
     headers = sign_webhook(KAT_BODY, KAT_SECRET, timestamp=NOW + offset)
     with pytest.raises(WebhookVerificationError, match=message):
         verify_webhook(KAT_BODY, headers, KAT_SECRET, now=NOW)
@@ -159,10 +177,12 @@ def test_timestamp_outside_five_minutes_fails(offset: int, message: str) -> None
 
 @pytest.mark.parametrize("offset", [-300, 300])
 def test_timestamp_at_the_edge_passes(offset: int) -> None:
+    """Exactly 300 s off, either way, is still inside the window."""
     _verify_kat(sign_webhook(KAT_BODY, KAT_SECRET, timestamp=NOW + offset))
 
 
 def test_one_valid_among_several_signatures_passes() -> None:
+    """One valid v1 entry among bad and other-version entries is enough (secret rotation)."""
     valid = _signed_kat_now()["svix-signature"]
     bad = "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc="
     mixed = " ".join([bad, "v2," + bad.removeprefix("v1,"), valid, bad])
@@ -170,6 +190,7 @@ def test_one_valid_among_several_signatures_passes() -> None:
 
 
 def test_valid_signature_under_another_version_fails() -> None:
+    """A valid signature labelled with another version than v1 is not accepted."""
     valid = _signed_kat_now()["svix-signature"]
     with pytest.raises(WebhookVerificationError):
         verify_webhook(KAT_BODY, _signed_kat_now(**{"svix-signature": "v2" + valid[2:]}), KAT_SECRET, now=NOW)
@@ -180,16 +201,19 @@ def test_valid_signature_under_another_version_fails() -> None:
     ["v1,test_signature", "v1,invalid_signature_here", "v1", "garbage", "v1,", ",", "v1,====", "v1,YQ"],
 )
 def test_malformed_signatures_fail_cleanly(signature: str) -> None:
+    """Malformed signature lists are refused as "no matching signature", never with another exception."""
     with pytest.raises(WebhookVerificationError, match="No matching signature found"):
         verify_webhook(KAT_BODY, _signed_kat_now(**{"svix-signature": signature}), KAT_SECRET, now=NOW)
 
 
 def test_malformed_entry_before_a_valid_one_passes() -> None:
+    """Malformed entries in front of a valid one do not hide it."""
     valid = _signed_kat_now()["svix-signature"]
     _verify_kat(_signed_kat_now(**{"svix-signature": f"v1,invalid_signature nocomma v1,!!! {valid}"}))
 
 
 def test_secret_with_and_without_prefix() -> None:
+    """The secret verifies with and without its whsec_ prefix."""
     headers = _signed_kat_now()
     _verify_kat(headers, KAT_SECRET)
     _verify_kat(headers, KAT_SECRET.removeprefix("whsec_"))
@@ -197,6 +221,7 @@ def test_secret_with_and_without_prefix() -> None:
 
 @pytest.mark.parametrize("key_length", [30, 31, 32])
 def test_unpadded_base64_secrets(key_length: int) -> None:
+    """Secrets whose base64 lost its padding load and verify like the padded form."""
     key = bytes(range(1, key_length + 1))
     padded = base64.b64encode(key).decode()
     assert padded.count("=") == {30: 0, 31: 2, 32: 1}[key_length]
@@ -207,30 +232,36 @@ def test_unpadded_base64_secrets(key_length: int) -> None:
 
 
 def test_standard_header_names_are_accepted() -> None:
+    """The webhook-* header names verify like the svix-* ones."""
     _verify_kat(sign_webhook(KAT_BODY, KAT_SECRET, timestamp=NOW, header_prefix="webhook"))
 
 
 def test_header_names_are_case_insensitive() -> None:
+    """Header names match whatever their case."""
     _verify_kat({name.upper(): value for name, value in _signed_kat_now().items()})
 
 
 def test_wrong_secret_fails() -> None:
+    """A delivery signed with another secret is refused."""
     with pytest.raises(WebhookVerificationError):
         verify_webhook(KAT_BODY, _signed_kat_now(), make_webhook_secret(), now=NOW)
 
 
 def test_body_changed_after_signing_fails() -> None:
+    """A body changed after signing is refused."""
     with pytest.raises(WebhookVerificationError):
         verify_webhook(b'{"test": 2432232315}', _signed_kat_now(), KAT_SECRET, now=NOW)
 
 
 def test_non_utf8_body_fails_verification() -> None:
+    """A body that is not UTF-8 is refused as unverifiable."""
     body = b"\xff\xfe{}"
     with pytest.raises(WebhookVerificationError):
         verify_webhook(body, sign_webhook(body, KAT_SECRET, timestamp=NOW), KAT_SECRET, now=NOW)
 
 
 def test_body_over_the_cap_is_refused_before_anything_else() -> None:
+    """A body over the size cap is refused first, before headers are even looked at."""
     body = b"x" * 101
     with pytest.raises(PayloadTooLargeError):
         verify_webhook(body, {}, KAT_SECRET, max_body_bytes=100, now=NOW)
@@ -253,6 +284,7 @@ def test_body_over_the_cap_is_refused_before_anything_else() -> None:
     ],
 )
 def test_signed_but_unreadable_body_is_a_payload_error(body: bytes) -> None:
+    """A correctly signed body that is not a usable event is a payload error, not a signature error."""
     with pytest.raises(WebhookPayloadError):
         verify_webhook(body, sign_webhook(body, KAT_SECRET, timestamp=NOW), KAT_SECRET, now=NOW)
 
@@ -265,6 +297,7 @@ def _verify_fixture(name: str) -> WebhookEvent:
 
 
 def test_user_created_fixture() -> None:
+    """Clerk's documented user.created sample parses: the svix id, type, envelope time and instance."""
     event = _verify_fixture("user.created.json")
     assert (event.id, event.type, event.timestamp_ms, event.instance_id) == (
         "msg_fixture",
@@ -289,6 +322,7 @@ def test_user_created_fixture() -> None:
 
 
 def test_user_updated_fixture_clears_last_name() -> None:
+    """Clerk's user.updated sample clears the last name (an explicit null) and is versioned by updated_at."""
     change = to_user_change(_verify_fixture("user.updated.json"))
     assert isinstance(change, UserProfile)
     assert change.version == 1654012824306
@@ -299,6 +333,7 @@ def test_user_updated_fixture_clears_last_name() -> None:
 
 
 def test_user_deleted_fixture_is_a_tombstone_at_event_time() -> None:
+    """Clerk's user.deleted sample is a tombstone versioned by the event time."""
     change = to_user_change(_verify_fixture("user.deleted.json"))
     assert change == UserDeletion(clerk_id="user_29wBMCtzATuFJut8jO2VNTVekS4", version=1661861640000)
 
@@ -313,11 +348,13 @@ def _event(event_type: str, data: dict[str, Any], timestamp: Any = 1_700_000_000
 
 
 def test_other_event_types_are_ignored() -> None:
+    """Event types other than user.* map to IgnoredEvent."""
     event = _event("session.created", {"id": "sess_1"})
     assert to_user_change(event) == IgnoredEvent(type="session.created", id=event.id)
 
 
 def test_private_metadata_only_on_request() -> None:
+    """Private metadata is mapped only when the app opts in."""
     data = {
         "id": "user_1",
         "updated_at": 5_000_000_000_000,
@@ -332,12 +369,14 @@ def test_private_metadata_only_on_request() -> None:
 
 
 def test_missing_updated_at_falls_back_to_event_timestamp_in_seconds() -> None:
+    """Without updated_at the event timestamp versions the change, read as seconds when it has 10 digits."""
     change = to_user_change(_event("user.created", {"id": "user_1"}, timestamp=1716883200))
     assert isinstance(change, UserProfile)
     assert change.version == 1716883200000
 
 
 def test_missing_envelope_timestamp_falls_back_to_signed_header_time() -> None:
+    """Without an envelope timestamp the signed header time is used."""
     event = _event("user.deleted", {"id": "user_1"}, timestamp=None)
     assert event.timestamp_ms == int(NOW) * 1000
 
@@ -345,6 +384,7 @@ def test_missing_envelope_timestamp_falls_back_to_signed_header_time() -> None:
 @pytest.mark.parametrize("event_type", ["user.created", "user.updated", "user.deleted"])
 @pytest.mark.parametrize("data", [{}, {"id": 42}, {"id": ""}, {"id": None}])
 def test_user_event_without_string_id_is_a_payload_error(event_type: str, data: dict[str, Any]) -> None:
+    """A user event whose data has no non-empty string id is a payload error."""
     with pytest.raises(WebhookPayloadError):
         to_user_change(_event(event_type, data))
 
@@ -353,6 +393,7 @@ def test_user_event_without_string_id_is_a_payload_error(event_type: str, data: 
 
 
 def test_primary_email_follows_the_primary_id() -> None:
+    """The stored email is the one primary_email_address_id points at, not the first in the list."""
     user = {
         "primary_email_address_id": "idn_2",
         "email_addresses": [
@@ -366,6 +407,7 @@ def test_primary_email_follows_the_primary_id() -> None:
 
 
 def test_backend_user_json_maps_with_the_callers_source() -> None:
+    """Backend API user JSON maps like a webhook, tagged with the caller's source."""
     user = _fixture("user.created.json")["data"]
     profile = profile_from_user_json(user, source=Source.BACKFILL, include_private_metadata=True)
     assert profile.source is Source.BACKFILL
@@ -374,11 +416,13 @@ def test_backend_user_json_maps_with_the_callers_source() -> None:
 
 
 def test_absent_keys_never_erase_columns() -> None:
+    """Keys absent from the user JSON are absent from the profile, so they never clear a column."""
     profile = profile_from_user_json({"id": "user_1", "updated_at": 1}, source=Source.API, version=None)
     assert profile.fields == {}
 
 
 def test_user_json_without_any_version_is_refused() -> None:
+    """User JSON without updated_at and without a given version is refused."""
     with pytest.raises(ValueError, match="updated_at"):
         profile_from_user_json({"id": "user_1"}, source=Source.API)
 
@@ -473,6 +517,7 @@ def test_user_event_envelope_timestamp_must_be_an_integer_in_range(timestamp: An
 
 
 def test_make_webhook_secret_is_usable_and_random() -> None:
+    """make_webhook_secret returns fresh, loadable secrets and refuses lengths outside 24 to 64 bytes."""
     first, second = make_webhook_secret(), make_webhook_secret()
     assert first != second
     assert first.startswith("whsec_")

@@ -6,9 +6,7 @@ closes the keep-alive connection; ``install_exception_handlers(all_errors=True)`
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from clerk_sync.issuer import TokenIssuer
-from tests.processes import clean_env, free_port
+from tests.processes import free_port, started
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,26 +24,8 @@ def uvicorn_server(log: Path) -> Iterator[str]:
     """``tests.integrations.crashing_app`` under ``python -m uvicorn``; stdout and stderr both go to ``log``."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "tests.integrations.crashing_app:create_app", "--factory"]
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)], cwd=REPO, env=clean_env(), stdout=sink, stderr=sink
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, log.read_text()
-                try:
-                    if httpx.get(f"{base}/peer", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "server did not start in 30 s"
-                time.sleep(0.1)
-            yield base
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with started([*command, "--host", "127.0.0.1", "--port", str(port)], cwd=REPO, port=port, log=log, ready="/peer"):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_crash_keeps_the_connection_and_logs_once(tmp_path: Path, clerk_issuer: TokenIssuer) -> None:
@@ -60,8 +40,7 @@ def test_crash_keeps_the_connection_and_logs_once(tmp_path: Path, clerk_issuer: 
             before = http.get("/peer").json()["port"]
             crashed = http.get("/crash")
             after = http.get("/peer").json()["port"]
-        time.sleep(0.2)  # let the server flush its log lines
-    output = log.read_text()
+    output = log.read_text()  # the server has exited: everything it logged is in the file
     assert crashed.status_code == 500
     assert crashed.headers["content-type"] == "application/problem+json"
     assert crashed.json()["code"] == "internal-error"

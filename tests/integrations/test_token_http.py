@@ -8,10 +8,10 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from clerk_sync.claims import SessionClaims
-from clerk_sync.errors import AuthenticationError, ClerkSyncError
+from clerk_sync.errors import AuthenticationError, ClerkSyncError, ConfigurationError
 from clerk_sync.fastapi import Claims, ClerkSync, OptionalClaims, install_exception_handlers, status_for
-from clerk_sync.fastapi.deps import get_optional_claims
 from clerk_sync.issuer import TokenIssuer
+from clerk_sync.problems import STATUS
 from clerk_sync.settings import ClerkSettings
 from clerk_sync.testing.jwks_server import JwksServer
 from tests.asgi import serving
@@ -223,7 +223,9 @@ async def test_openapi_declares_bearer_scheme(pem_settings: ClerkSettings) -> No
         "bearerFormat": "JWT",
         "description": "A Clerk session token (or the `__session` cookie).",
     }
-    assert get_optional_claims is not None
+    # Both schemes are documented on their routes, the optional one (``/maybe``) as well as the required one.
+    security = {path: item["get"].get("security") for path, item in schema["paths"].items()}
+    assert security == {"/whoami": [{"ClerkSession": []}], "/maybe": [{"ClerkSession": []}]}
 
 
 def _all_subclasses(cls: type[ClerkSyncError]) -> set[type[ClerkSyncError]]:
@@ -234,13 +236,17 @@ def _all_subclasses(cls: type[ClerkSyncError]) -> set[type[ClerkSyncError]]:
 
 
 def test_every_error_class_has_a_code_and_a_status() -> None:
-    """Every class in the tree has its own stable code and a deliberate HTTP status."""
+    """Every class in the tree has its own stable code and a deliberate HTTP status: a row of ``STATUS`` names
+    it (the 500 fallback for unknown errors never applies to ours), and only configuration errors are 500s."""
     classes = _all_subclasses(ClerkSyncError)
     assert len(classes) >= 25
     for cls in classes:
         assert cls.code != ClerkSyncError.code
         status = status_for(cls.__new__(cls))
-        assert status in {400, 401, 413, 500, 502, 503}
+        rows = [row for base, row in STATUS if issubclass(cls, base)]
+        assert rows, f"{cls.__name__} matches no row of STATUS: it would be a 500 by accident"
+        assert status == rows[0], cls
+        assert (status == 500) == issubclass(cls, ConfigurationError), cls
         if issubclass(cls, AuthenticationError):
             assert status == 401, cls
         if cls.code in {"jwk-remote-failed-to-load", "database-unavailable"}:

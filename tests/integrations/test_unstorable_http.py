@@ -23,10 +23,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import String, func, select
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
-from clerk_sync.db import Base, ClerkUserMixin, ProcessedWebhook
+from clerk_sync.db import ClerkUserMixin, ProcessedWebhook
 from clerk_sync.fastapi import ClerkSync, CurrentUser, install_exception_handlers, webhook_router
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.settings import ClerkSettings
@@ -40,6 +40,7 @@ from tests.integrations.webhook_support import (
     running_service,
     user_event,
 )
+from tests.support import AppBase, open_engine
 
 pytestmark = pytest.mark.anyio
 
@@ -278,14 +279,10 @@ async def test_real_clerk_payloads_still_apply(db_url: str, clerk_issuer: TokenI
 # --- an app's own model: its lengths, and its constraints -------------------------------------------------
 
 
-class AppBase(DeclarativeBase):
-    pass
-
-
 class Member(ClerkUserMixin, AppBase):
     """An app model with a shorter name column and a unique email, as apps declare them."""
 
-    __tablename__ = "members"
+    __tablename__ = "unstorable_members"
     first_name: Mapped[str | None] = mapped_column(String(20))
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
 
@@ -313,11 +310,8 @@ class MemberApp:
 @asynccontextmanager
 async def member_app(url: str, issuer: TokenIssuer) -> AsyncIterator[MemberApp]:
     """An app of its own: ``ClerkSync(model=Member)``, ``/me`` and the webhook route."""
-    engine = create_async_engine(url, poolclass=NullPool)
-    async with engine.begin() as connection:
-        await connection.run_sync(AppBase.metadata.create_all)
-        await connection.run_sync(Base.metadata.tables[ProcessedWebhook.__tablename__].create)
-    await engine.dispose()
+    async with open_engine(url, Member, ProcessedWebhook):
+        pass
     settings = ClerkSettings(jwt_key=issuer.public_pem(), webhook_signing_secret=SECRET)
     clerk = ClerkSync(settings, database_url=url, model=Member)
     app = FastAPI(lifespan=clerk.lifespan)

@@ -44,6 +44,8 @@ from tests.integrations.webhook_support import (
 pytestmark = pytest.mark.anyio
 
 PROBLEM_JSON = "application/problem+json"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+_SAMPLES = ("created", "updated", "deleted")
 #: Svix gives up on a response after 15 s (clerk-facts 4.3).
 SVIX_RESPONSE_LIMIT_S = 15.0
 
@@ -153,6 +155,8 @@ def _case(name: str) -> tuple[bytes, dict[str, str]]:
             return _resigned(b'{"type": "user.created", "data": ["user_bad"]}')
         case "user-without-id":
             return _resigned(json.dumps({"type": "user.updated", "data": {"object": "user", "updated_at": 1}}).encode())
+        case "created-without-id":
+            return _resigned(b'{"type": "user.created", "object": "event", "data": {"object": "user"}}')
         case "deleted-without-id":
             return _resigned(b'{"type": "user.deleted", "data": {"deleted": true}, "timestamp": 1700000000000}')
         case "not-utf8":
@@ -182,12 +186,15 @@ _PAYLOAD_CASES = [
     "no-type",
     "data-not-object",
     "user-without-id",
+    "created-without-id",
     "deleted-without-id",
 ]
 
 
 @pytest.mark.parametrize("case", _SIGNATURE_CASES)
 async def test_bad_signature_is_400_and_writes_nothing(svc: Service, case: str) -> None:
+    """Each way a signature or its headers can be wrong is a 400 webhook-signature-invalid, and neither table gains a
+    row."""
     body, headers = _case(case)
     assert_problem(await svc.deliver(body, headers), 400, "webhook-signature-invalid")
     assert await svc.counts() == (0, 0)
@@ -195,16 +202,19 @@ async def test_bad_signature_is_400_and_writes_nothing(svc: Service, case: str) 
 
 @pytest.mark.parametrize("case", _PAYLOAD_CASES)
 async def test_unparseable_signed_body_is_400_and_writes_nothing(svc: Service, case: str) -> None:
+    """A correctly signed body that is no Clerk user event is a 400 webhook-payload-invalid, and neither table gains a
+    row."""
     body, headers = _case(case)
     assert_problem(await svc.deliver(body, headers), 400, "webhook-payload-invalid")
     assert await svc.counts() == (0, 0)
 
 
 async def test_signed_body_that_is_not_utf8_is_400_and_writes_nothing(svc: Service) -> None:
+    """A body that is not UTF-8 cannot be verified: 400 webhook-signature-invalid saying so, nothing written."""
     body, headers = _case("not-utf8")
     response = await svc.deliver(body, headers)
-    assert response.status_code == 400
-    assert response.json()["code"] in {"webhook-signature-invalid", "webhook-payload-invalid"}
+    assert_problem(response, 400, "webhook-signature-invalid")
+    assert "not UTF-8" in response.json()["detail"]
     assert await svc.counts() == (0, 0)
 
 
@@ -216,6 +226,7 @@ async def test_signed_body_that_is_not_utf8_is_400_and_writes_nothing(svc: Servi
 async def test_replay_window_is_five_minutes_both_ways_to_the_second(
     svc: Service, monkeypatch: pytest.MonkeyPatch, offset: int, accepted: bool
 ) -> None:
+    """A delivery signed up to 300 s before or after now applies; 301 s either way is refused as too old or too new."""
     now = 1_800_000_000
     pin_webhook_clock(monkeypatch, now)
     body, headers = sign_event(
@@ -244,6 +255,7 @@ def _padded_user_created(size: int) -> bytes:
 
 
 async def test_body_at_the_cap_is_accepted(svc: Service) -> None:
+    """A body of exactly the size cap is read and applied."""
     body = _padded_user_created(DEFAULT_MAX_BODY_BYTES)
     response = await svc.deliver(body, sign_webhook(body, SECRET))
     assert response.status_code == 200, response.text
@@ -251,6 +263,7 @@ async def test_body_at_the_cap_is_accepted(svc: Service) -> None:
 
 
 async def test_body_over_the_cap_is_413_and_writes_nothing(svc: Service) -> None:
+    """One byte over the cap is a 413 payload-too-large, and nothing is written."""
     body = _padded_user_created(DEFAULT_MAX_BODY_BYTES + 1)
     assert_problem(await svc.deliver(body, sign_webhook(body, SECRET)), 413, "payload-too-large")
     assert await svc.counts() == (0, 0)
@@ -286,6 +299,7 @@ async def test_no_signing_secret_is_503_and_never_accepts(db_url: str, clerk_iss
 
 
 async def test_standard_webhooks_header_names_are_accepted(svc: Service) -> None:
+    """The webhook-* header names work like svix-*: the delivery applies and its webhook-id is the ledger entry."""
     body, _ = _signed_user_created("user_std")
     headers = sign_webhook(body, SECRET, header_prefix="webhook")
     assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
@@ -294,6 +308,21 @@ async def test_standard_webhooks_header_names_are_accepted(svc: Service) -> None
     assert response.json() == {"status": "created", "id": headers["webhook-id"], "type": "user.created"}
     assert await svc.counts() == (1, 1)
     assert await svc.ledger_ids() == [headers["webhook-id"]]
+
+
+async def test_rotated_signatures_under_the_standard_header_names(svc: Service) -> None:
+    """Secret rotation also works under the ``webhook-*`` names: an old secret's signature and an unknown
+    version in front of the valid one are skipped."""
+    body, _ = _signed_user_created("user_std_rot")
+    headers = sign_webhook(body, SECRET, header_prefix="webhook")
+    old = sign_webhook(
+        body, make_webhook_secret(), msg_id=headers["webhook-id"], timestamp=int(headers["webhook-timestamp"])
+    )
+    headers["webhook-signature"] = f"{old['svix-signature']} v2,whatever {headers['webhook-signature']}"
+    response = await svc.deliver(body, headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "created"
+    assert await svc.counts() == (1, 1)
 
 
 @pytest.mark.parametrize("position", ["first", "middle", "last"])
@@ -314,6 +343,23 @@ async def test_one_valid_signature_among_several_is_enough(svc: Service, positio
 
 
 # --- mapping of the user object ----------------------------------------------------------------------------
+
+
+async def test_clerk_documented_samples_apply_in_order(svc: Service) -> None:
+    """Clerk's documented ``user.created``, ``user.updated`` and ``user.deleted`` samples (tests/fixtures) apply
+    in that order: the created row carries the sample's names, the update clears the last name and versions the
+    row by its ``updated_at``, and the deletion tombstones its user."""
+    created, updated, deleted = (json.loads((FIXTURES / f"user.{kind}.json").read_text()) for kind in _SAMPLES)
+    assert (await svc.post(created)).json()["status"] == "created"
+    row = await svc.user("user_29w83sxmDNGwOuEthce5gg56FcC")
+    assert (row.email, row.first_name, row.last_name) == ("example@example.org", "Example", "Example")
+    assert (await svc.post(updated)).json()["status"] == "updated"
+    row = await svc.user("user_29w83sxmDNGwOuEthce5gg56FcC")
+    assert row.last_name is None
+    assert row.clerk_version == 1654012824306
+    assert (await svc.post(deleted)).json()["status"] == "deleted"
+    assert (await svc.user("user_29wBMCtzATuFJut8jO2VNTVekS4")).deleted_at is not None
+    assert await svc.counts() == (2, 3)
 
 
 @pytest.mark.parametrize("opt_in", [False, True], ids=["private-default", "private-opt-in"])
@@ -366,6 +412,8 @@ async def test_duplicate_delivery_applies_once(svc: Service) -> None:
 
 
 async def test_concurrent_duplicates_apply_once(svc: Service) -> None:
+    """Five concurrent deliveries of one message: all 200, one created and four duplicates, one row and one ledger
+    entry."""
     body, headers = sign_event(user_event("user.created", make_user_json("user_cdup")), SECRET, msg_id="msg_cdup")
     responses = await asyncio.gather(*(svc.deliver(body, headers) for _ in range(5)))
     assert [r.status_code for r in responses] == [200] * 5
@@ -405,6 +453,7 @@ def _lifecycle() -> dict[str, dict[str, Any]]:
     "order", list(itertools.permutations(["created", "updated", "deleted"])), ids=lambda order: "-".join(order)
 )
 async def test_every_order_of_created_updated_deleted_ends_deleted(svc: Service, order: tuple[str, ...]) -> None:
+    """Whatever order created, updated and deleted arrive in, the user ends tombstoned at the deletion's version."""
     events = _lifecycle()
     for index, kind in enumerate(order):
         response = await svc.post(events[kind], msg_id=f"msg_{index}_{kind}")
@@ -421,6 +470,7 @@ async def test_every_order_of_created_updated_deleted_ends_deleted(svc: Service,
     ids=lambda order: "-".join(order),
 )
 async def test_every_order_of_versions_ends_with_the_newest(svc: Service, order: tuple[str, ...]) -> None:
+    """Whatever order the versions of a user arrive in, the row ends with the newest one's fields."""
     events = _lifecycle()
     newer = make_user_json(
         "user_perm",
@@ -491,6 +541,8 @@ async def test_request_racing_user_created_makes_one_row(svc: Service, clerk_iss
 
 
 async def test_request_racing_user_deleted_never_resurrects(svc: Service, clerk_issuer: TokenIssuer) -> None:
+    """A first request racing the user.deleted webhook never leaves a live row: the user ends deleted and is refused
+    after."""
     for n in range(10):
         sub = f"user_gone_{n}"
         token = clerk_issuer.mint(sub, claims={"email": f"{sub}@example.com"})
@@ -507,6 +559,7 @@ async def test_request_racing_user_deleted_never_resurrects(svc: Service, clerk_
 
 
 async def test_deleted_users_token_is_401_user_deleted(svc: Service, clerk_issuer: TokenIssuer) -> None:
+    """After user.deleted the user's tokens, even one minted later, are 401 user-deleted; the row stays as it was."""
     token = clerk_issuer.mint("user_del", claims={"email": "del@example.com"})
     auth = {"Authorization": f"Bearer {token}"}
     assert (await svc.client.get("/me", headers=auth)).status_code == 200
@@ -619,6 +672,7 @@ async def test_sqlite_disk_full_mid_event_is_503_then_the_retry_applies(
 async def test_sqlite_locked_past_busy_timeout_is_503_then_the_retry_applies(
     tmp_path: Path, clerk_issuer: TokenIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """SQLite locked by another writer past busy_timeout: 503 and nothing recorded; the same delivery then applies."""
     import sqlite3
 
     monkeypatch.setattr("clerk_sync.db.engine.SQLITE_BUSY_TIMEOUT_MS", 300)

@@ -35,6 +35,7 @@ __all__ = [
     "Service",
     "TcpProxy",
     "deleted_event",
+    "now_ms",
     "pin_webhook_clock",
     "running_service",
     "user_event",
@@ -165,4 +166,5 @@ def pin_webhook_clock(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
 
 
 def now_ms() -> int:
+    """The current Unix time in milliseconds, the unit of Clerk's event timestamps and versions."""
     return int(time.time() * 1000)

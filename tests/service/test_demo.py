@@ -165,6 +165,7 @@ async def test_only_loopback_pages_get_tokens(client: httpx.AsyncClient, headers
     "headers", [{"host": "localhost:8000", "origin": "http://localhost:8000"}, {"host": "[::1]:8000"}]
 )
 async def test_loopback_names_are_accepted(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    """Loopback names (localhost, [::1]) in Host and Origin count as local: /dev/token issues a token."""
     response = await client.post("/dev/token", json={"sub": "user_ok"}, headers=headers)
     assert response.status_code == 200
 

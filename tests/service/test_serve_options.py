@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
 from clerk_sync.issuer import TokenIssuer
-from tests.processes import CLI, clean_env, free_port, log_text, run_cli, service
+from tests.processes import CLI, free_port, log_text, run_cli, service, started, wait_for
 
 
 def _children(pid: int) -> set[int]:
@@ -53,11 +51,10 @@ def test_workers_serve_from_distinct_processes(tmp_path: Path, clerk_issuer: Tok
     connections (read from /proc) is held by two distinct worker PIDs, every response a 200 for the same row."""
     env = {"CLERK_JWT_KEY": clerk_issuer.public_pem(armor=False)}
     token = clerk_issuer.mint("user_workers", claims={"email": "w@example.com"})
-    with service(tmp_path, "--workers", "2", env=env) as (base, process), ExitStack() as stack:
-        deadline = time.monotonic() + 30
-        while len(workers := _children(process.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        port = int(base.rsplit(":", 1)[1])
+    port = free_port()
+    with service(tmp_path, "--workers", "2", env=env, port=port) as (base, process), ExitStack() as stack:
+        wait_for(lambda: len(_children(process.pid)) >= 2, timeout=30, failure=lambda: log_text(tmp_path, port))
+        workers = _children(process.pid)
         serving: set[int] = set()
         ids = set()
         for _ in range(200):  # the kernel hands each new connection to whichever worker accepts first
@@ -80,28 +77,8 @@ def _access_logged(tmp_path: Path, *flags: str) -> str:
     """Run `serve --dev *flags`, make one request, stop it; everything it wrote (uvicorn logs access to stdout)."""
     port = free_port()
     output = tmp_path / f"serve-{port}.out"
-    with output.open("w") as sink:
-        process = subprocess.Popen(
-            [CLI, "serve", "--dev", "--port", str(port), *flags],
-            cwd=tmp_path,
-            env=clean_env(),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, output.read_text()
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, output.read_text()
-                time.sleep(0.1)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with started([CLI, "serve", "--dev", "--port", str(port), *flags], cwd=tmp_path, port=port, log=output):
+        pass
     return output.read_text()
 
 

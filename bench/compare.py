@@ -62,7 +62,7 @@ def chart(results: dict[str, Results], path: Path) -> None:
     axes.set_xticks([n + width * (len(kinds) - 1) / 2 for n in range(len(labels))])
     axes.set_xticklabels([label.replace(" (", "\n(") for label in labels], fontsize=8)
     axes.set_ylabel("requests/s (one uvicorn worker)")
-    axes.set_title("Steady-state GET, same token and JWKS (bench/compare.py)")
+    axes.set_title("Steady-state GET, same token and signing key (bench/compare.py)")
     axes.legend()
     figure.tight_layout()
     figure.savefig(path)
@@ -75,7 +75,13 @@ def run(kind: str, seconds: int, rounds: int, connections: int) -> Results:
         return measure(kind, url, work, seconds, rounds, connections)
 
 
+def load() -> str:
+    """The 1-minute load average over the cores: above 1.00 other work shared the CPUs with the run."""
+    return f"{os.getloadavg()[0] / (os.cpu_count() or 1):.2f}"
+
+
 def measure(kind: str, url: str, work: Path, seconds: int, rounds: int, connections: int) -> Results:
+    start_load = load()
     issuer = TokenIssuer()
     token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
     asyncio.run(upgrade(url))
@@ -109,6 +115,7 @@ def measure(kind: str, url: str, work: Path, seconds: int, rounds: int, connecti
                 process.terminate()
                 process.wait()
     print(f"\n== {kind}: one uvicorn worker each, wrk -t1 -c{connections} -d{seconds}s, {rounds} alternating rounds")
+    print(f"load per core (1 min): {start_load} at start, {load()} at end, on {os.cpu_count()} cores")
     best = {label: max(runs) for label, runs in results.items()}
     me = best[ME][0]
     print(f"{'app':40s} {'req/s':>8s} {'p50':>9s} {'p99':>9s} {'/me vs':>7s}")

@@ -1,18 +1,23 @@
-"""Side by side, one run: clerk-sync's /me against the two routes a user would otherwise write.
+"""Side by side, one run: clerk-sync's /me against the routes a user would otherwise write, and a no-auth ceiling.
 
 Run: ``.venv/bin/python -m bench.compare [--db sqlite|postgresql|both] [--seconds 8] [--rounds 2]``. Needs
-``wrk``. Each app runs as one uvicorn worker (access log off) on the same database kind, with the same token and
-the same JWKS (served on 127.0.0.1 by the test kit): (a) ``fastapi-clerk-auth`` verify-only, (b) hand-written
-verify + select + insert-on-miss, (c) clerk-sync ``/me`` (verify + full user sync), plus clerk-sync's own
-verify-only ``/me/claims``. Rounds alternate between the apps so drift spreads evenly. Steady state only: the
-user exists and its claims do not change.
+``wrk`` and the ``bench`` extra (``pip install -e '.[bench]'``, for Clerk's SDK). Each app runs as one uvicorn
+worker (``start_server``: access log off, the clerk-sync service included) on the same database kind, with the
+same token and the same signing key (a JWKS served on 127.0.0.1 by the test kit, or its PEM for the SDK's
+networkless mode): (a) ``fastapi-clerk-auth`` verify-only, (b) hand-written verify + select + insert-on-miss,
+(c) Clerk's official SDK (``clerk-backend-api`` ``authenticate_request``) verify-only, (d) a FastAPI route with
+no authentication, then clerk-sync's verify-only ``/me/claims`` and its ``/me`` (verify + full user sync).
+Rounds alternate between the apps so drift spreads evenly; each app keeps its best round. Steady state only:
+the user exists and its claims do not change. The last column is clerk-sync ``/me``'s rate over each app's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import httpx
@@ -23,11 +28,15 @@ from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import JwksServer
 
 CLAIMS = {"email": "bench@example.com", "first_name": "Bench", "last_name": "Mark"}
+AUTHORIZED_PARTY = "http://localhost:3000"  # the azp TokenIssuer puts in its tokens; checked by (c) and clerk-sync
+ME = "clerk-sync /me (verify + sync)"
 APPS = {
-    "fastapi-clerk-auth (verify only)": ("bench.baselines.verify_only:create_app", "/me"),
-    "hand-written verify+select+insert": ("bench.baselines.hand_written:create_app", "/me"),
+    "(a) fastapi-clerk-auth (verify only)": ("bench.baselines.verify_only:create_app", "/me"),
+    "(b) hand-written verify+select+insert": ("bench.baselines.hand_written:create_app", "/me"),
+    "(c) clerk-backend-api (verify only)": ("bench.baselines.clerk_sdk:create_app", "/me"),
+    "(d) FastAPI, no auth": ("bench.baselines.no_auth:create_app", "/me"),
     "clerk-sync /me/claims (verify only)": ("clerk_sync.service:create_app", "/me/claims"),
-    "clerk-sync /me (verify + sync)": ("clerk_sync.service:create_app", "/me"),
+    ME: ("clerk_sync.service:create_app", "/me"),
 }
 
 
@@ -43,7 +52,7 @@ def chart(results: dict[str, Results], path: Path) -> None:
 
     labels = list(APPS)
     kinds = list(results)
-    figure, axes = plt.subplots(figsize=(9, 4.5), dpi=100)
+    figure, axes = plt.subplots(figsize=(12, 4.5), dpi=100)
     width = 0.8 / max(len(kinds), 1)
     for index, kind in enumerate(kinds):
         values = [results[kind][label][0] for label in labels]
@@ -53,7 +62,7 @@ def chart(results: dict[str, Results], path: Path) -> None:
     axes.set_xticks([n + width * (len(kinds) - 1) / 2 for n in range(len(labels))])
     axes.set_xticklabels([label.replace(" (", "\n(") for label in labels], fontsize=8)
     axes.set_ylabel("requests/s (one uvicorn worker)")
-    axes.set_title("Steady-state GET, same token and JWKS (bench/compare.py)")
+    axes.set_title("Steady-state GET, same token and signing key (bench/compare.py)")
     axes.legend()
     figure.tight_layout()
     figure.savefig(path)
@@ -66,7 +75,13 @@ def run(kind: str, seconds: int, rounds: int, connections: int) -> Results:
         return measure(kind, url, work, seconds, rounds, connections)
 
 
+def load() -> str:
+    """The 1-minute load average over the cores: above 1.00 other work shared the CPUs with the run."""
+    return f"{os.getloadavg()[0] / (os.cpu_count() or 1):.2f}"
+
+
 def measure(kind: str, url: str, work: Path, seconds: int, rounds: int, connections: int) -> Results:
+    start_load = load()
     issuer = TokenIssuer()
     token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
     asyncio.run(upgrade(url))
@@ -77,6 +92,9 @@ def measure(kind: str, url: str, work: Path, seconds: int, rounds: int, connecti
             "DATABASE_URL": url,
             "BENCH_JWKS_URL": jwks.url,
             "CLERK_JWKS_URL": jwks.url,
+            "BENCH_JWT_KEY": issuer.public_pem(),
+            "BENCH_AUTHORIZED_PARTIES": AUTHORIZED_PARTY,
+            "CLERK_AUTHORIZED_PARTIES": AUTHORIZED_PARTY,
             "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         }
         processes = {}
@@ -97,12 +115,12 @@ def measure(kind: str, url: str, work: Path, seconds: int, rounds: int, connecti
                 process.terminate()
                 process.wait()
     print(f"\n== {kind}: one uvicorn worker each, wrk -t1 -c{connections} -d{seconds}s, {rounds} alternating rounds")
+    print(f"load per core (1 min): {start_load} at start, {load()} at end, on {os.cpu_count()} cores")
     best = {label: max(runs) for label, runs in results.items()}
-    verify_only = best["fastapi-clerk-auth (verify only)"][0]
-    hand = best["hand-written verify+select+insert"][0]
-    print(f"{'app':38s} {'req/s':>8s} {'p50':>9s} {'p99':>9s} {'vs (a)':>7s} {'vs (b)':>7s}")
+    me = best[ME][0]
+    print(f"{'app':40s} {'req/s':>8s} {'p50':>9s} {'p99':>9s} {'/me vs':>7s}")
     for label, (rps, p50, p99) in best.items():
-        print(f"{label:38s} {rps:8.0f} {p50:>9s} {p99:>9s} {rps / verify_only:6.2f}x {rps / hand:6.2f}x")
+        print(f"{label:40s} {rps:8.0f} {p50:>9s} {p99:>9s} {me / rps:6.2f}x")
     return best
 
 
@@ -114,6 +132,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--chart", type=Path, help="write a PNG bar chart here (e.g. docs/performance.png)")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    if importlib.util.find_spec("clerk_backend_api") is None:
+        raise SystemExit("Clerk's SDK (peer (c)) is needed: .venv/bin/python -m pip install -e '.[bench]'")
     results = {
         kind: run(kind, args.seconds, args.rounds, args.connections)
         for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db])

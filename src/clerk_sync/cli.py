@@ -235,49 +235,51 @@ def _log_to(console: Console) -> Iterator[None]:
 async def _run_backfill(
     settings: ClerkSettings, url: str, dry_run: bool, prune: bool, page_size: int
 ) -> BackfillReport:
-    import httpx
+    from functools import partial
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from clerk_sync.backend_api import BackendAPI
     from clerk_sync.backfill import backfill as run
+    from clerk_sync.core import ClerkCore
     from clerk_sync.db import AsyncSQLAlchemyStore, upgrade
 
     assert settings.secret_key is not None
-    store = AsyncSQLAlchemyStore.from_url(url, direct_reads=False)  # a backfill writes; it has no steady state
-    try:
+    # A backfill writes; it has no steady state to read fast, and it verifies no token (no JWKS fetch).
+    store = partial(AsyncSQLAlchemyStore.from_url, url, direct_reads=False)
+    async with ClerkCore(settings, store=store, serves_requests=False) as core:
+        assert isinstance(core.store, AsyncSQLAlchemyStore)
         if url.startswith("sqlite"):
-            await upgrade(store.engine)
-        async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
-            api = BackendAPI(http, settings.secret_key.get_secret_value(), api_url=settings.api_url, max_attempts=6)
-            try:
-                total: int | None = await api.count_users()
-            except ClerkSyncError:
-                total = None
-            # No label and a flexible bar: the numbers must stay readable in an 80-column terminal.
-            columns = (
-                BarColumn(bar_width=None),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[counts]}"),
+            await upgrade(core.store.engine)
+        secret = settings.secret_key.get_secret_value()
+        api = BackendAPI(core.http, secret, api_url=settings.api_url, max_attempts=6)  # patient: no user waits
+        try:
+            total: int | None = await api.count_users()
+        except ClerkSyncError:
+            total = None
+        # No label and a flexible bar: the numbers must stay readable in an 80-column terminal.
+        columns = (
+            BarColumn(bar_width=None),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[counts]}"),
+        )
+        with Progress(*columns, console=err, transient=False) as bar:
+            task = bar.add_task("users", total=total, counts="")
+
+            def advance(report: BackfillReport) -> None:
+                counts = " ".join(f"{name} {getattr(report, name)}" for name in _COUNTS[1:5])
+                bar.update(task, completed=report.seen, counts=counts)
+
+            return await run(
+                api,
+                core.store,
+                dry_run=dry_run,
+                prune=prune,
+                page_size=page_size,
+                include_private_metadata=settings.include_private_metadata,
+                progress=advance,
             )
-            with Progress(*columns, console=err, transient=False) as bar:
-                task = bar.add_task("users", total=total, counts="")
-
-                def advance(report: BackfillReport) -> None:
-                    counts = " ".join(f"{name} {getattr(report, name)}" for name in _COUNTS[1:5])
-                    bar.update(task, completed=report.seen, counts=counts)
-
-                return await run(
-                    api,
-                    store,
-                    dry_run=dry_run,
-                    prune=prune,
-                    page_size=page_size,
-                    include_private_metadata=settings.include_private_metadata,
-                    progress=advance,
-                )
-    finally:
-        await store.close()
 
 
 _COUNTS = ("seen", "created", "updated", "unchanged", "skipped", "pruned")

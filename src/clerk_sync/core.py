@@ -127,7 +127,11 @@ class _CoreBase(Generic[S]):
 
 
 class ClerkCore(_CoreBase[AsyncUserStore[Any]]):
-    """The running clerk-sync of an event-loop app: open with ``async with`` (an adapter's lifespan does)."""
+    """The running clerk-sync of an event-loop app: open with ``async with`` (an adapter's lifespan does).
+
+    ``serves_requests=False`` is for commands that verify no token (backfill): no start-up JWKS fetch and no
+    warnings about the request path.
+    """
 
     http: httpx.AsyncClient
     keys: KeySet
@@ -147,10 +151,12 @@ class ClerkCore(_CoreBase[AsyncUserStore[Any]]):
         http: httpx.AsyncClient | None = None,
         mapping: ClaimMapping | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        serves_requests: bool = True,
     ) -> None:
         super().__init__(settings, store=store, mapping=mapping, max_body_bytes=max_body_bytes)
         self._key_set = key_set
         self._http = http
+        self._serves_requests = serves_requests
         self._stack = AsyncExitStack()
         self._check(key_set)
 
@@ -164,12 +170,13 @@ class ClerkCore(_CoreBase[AsyncUserStore[Any]]):
                 http = await stack.enter_async_context(httpx.AsyncClient(timeout=self.settings.http_timeout_s))
             self.http = http
             self.keys = self._key_set or build_key_set(self.settings, http)
-            warm = getattr(self.keys, "warm", None)
+            warm = getattr(self.keys, "warm", None) if self._serves_requests else None
             if warm is not None and not await warm():
                 logger.warning("signing keys could not be loaded at start; will retry on first request")
             self.verifier = build_verifier(self.settings, self.keys)
             self.authenticator = build_authenticator(self.settings, self.verifier)
-            self._warn_about_cookies(self.authenticator.accepts_cookies)
+            if self._serves_requests:
+                self._warn_about_cookies(self.authenticator.accepts_cookies)
             store, owned = self._store_from_option()
             if store is not None and owned:
                 stack.push_async_callback(store.close)
@@ -258,10 +265,12 @@ class SyncClerkCore(_CoreBase[UserStore[Any]]):
         http: httpx.Client | None = None,
         mapping: ClaimMapping | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        serves_requests: bool = True,
     ) -> None:
         super().__init__(settings, store=store, mapping=mapping, max_body_bytes=max_body_bytes)
         self._key_set = key_set
         self._http = http
+        self._serves_requests = serves_requests
         self._stack = ExitStack()
         self._check(key_set)
 
@@ -275,12 +284,13 @@ class SyncClerkCore(_CoreBase[UserStore[Any]]):
                 http = stack.enter_context(httpx.Client(timeout=self.settings.http_timeout_s))
             self.http = http
             self.keys = self._key_set or build_sync_key_set(self.settings, http)
-            warm = getattr(self.keys, "warm", None)
+            warm = getattr(self.keys, "warm", None) if self._serves_requests else None
             if warm is not None and not warm():
                 logger.warning("signing keys could not be loaded at start; will retry on first request")
             self.verifier = build_sync_verifier(self.settings, self.keys)
             self.authenticator = build_sync_authenticator(self.settings, self.verifier)
-            self._warn_about_cookies(self.authenticator.accepts_cookies)
+            if self._serves_requests:
+                self._warn_about_cookies(self.authenticator.accepts_cookies)
             store, owned = self._store_from_option()
             if store is not None and owned:
                 stack.callback(store.close)

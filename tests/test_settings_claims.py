@@ -6,7 +6,8 @@ import pytest
 
 from clerk_sync.claims import OrganizationClaims, SessionClaims
 from clerk_sync.errors import ConfigurationError, TokenClaimInvalidError, TokenError, TokenInvalidError
-from clerk_sync.profile import MAX_VERSION_MS, ClaimMapping, Source, to_millis
+from clerk_sync.mapping import MAX_VERSION_MS, ClaimMapping, to_millis
+from clerk_sync.profile import Source
 from clerk_sync.settings import ClerkSettings, KeySourceKind, frontend_api_from_publishable_key, load_settings
 from clerk_sync.testing import make_webhook_secret
 from clerk_sync.tokens import TokenLocation, find_token

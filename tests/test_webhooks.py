@@ -18,12 +18,11 @@ from clerk_sync.errors import (
     WebhookPayloadError,
     WebhookVerificationError,
 )
-from clerk_sync.profile import Source, UserProfile
+from clerk_sync.mapping import UserJSONError, primary_email, profile_from_user_json
+from clerk_sync.profile import Source, UserDeletion, UserProfile
 from clerk_sync.testing.webhooks import make_webhook_secret, sign_event, sign_webhook
-from clerk_sync.users_json import UserJSONError, primary_email, profile_from_user_json
 from clerk_sync.webhooks import (
     IgnoredEvent,
-    UserDeletion,
     WebhookEvent,
     WebhookVerifier,
     to_user_change,

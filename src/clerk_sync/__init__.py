@@ -44,7 +44,8 @@ from clerk_sync.errors import (
     WebhookVerificationError,
 )
 from clerk_sync.keys import JwksKeySet, KeySet, PemKeySet, SigningKey, SyncJwksKeySet, SyncKeySet, SyncPemKeySet
-from clerk_sync.profile import ClaimMapping, Source, UserDeletion, UserProfile
+from clerk_sync.mapping import ClaimMapping
+from clerk_sync.profile import Source, UserDeletion, UserProfile
 from clerk_sync.settings import ClerkSettings, load_settings
 from clerk_sync.tokens import find_token
 from clerk_sync.verify import SyncTokenVerifier, TokenVerifier, VerifiedTokenCache

@@ -30,8 +30,8 @@ from urllib.parse import quote
 import httpx
 
 from clerk_sync.errors import BackendAPIError, ConfigurationError
+from clerk_sync.mapping import profile_from_user_json
 from clerk_sync.profile import Source, UserProfile
-from clerk_sync.users_json import profile_from_user_json
 
 __all__ = ["DEFAULT_API_URL", "MAX_PAGE_SIZE", "BackendAPI", "SyncBackendAPI"]
 

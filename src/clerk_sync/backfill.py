@@ -24,9 +24,9 @@ from clerk_sync.backend_api import MAX_PAGE_SIZE, BackendAPI
 from clerk_sync.db import Action, AsyncSQLAlchemyStore
 from clerk_sync.db.failures import unavailable_on_failure
 from clerk_sync.errors import BackendAPIError
+from clerk_sync.mapping import profile_from_user_json
 from clerk_sync.profile import Source, UserDeletion, UserProfile
 from clerk_sync.store import carried_values, changed_columns, created_changes
-from clerk_sync.users_json import profile_from_user_json
 
 __all__ = ["BackfillReport", "PlannedAction", "PlannedChange", "Progress", "backfill"]
 

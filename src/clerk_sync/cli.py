@@ -6,7 +6,6 @@ Configuration errors end the command with one line naming the variable and exit 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from clerk_sync.devkeys import load_dev_issuer
+from clerk_sync.devkeys import DEV_TOKEN_TTL, is_loopback, load_dev_issuer
 from clerk_sync.errors import ClerkSyncError, ConfigurationError
 from clerk_sync.service.serving import FRAMEWORKS, FrameworkServer, ServeOptions, server_for
 from clerk_sync.settings import ClerkSettings, load_settings
@@ -35,17 +34,6 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 out = Console()
-
-DEV_TOKEN_TTL = 3600
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _fail(exc: ClerkSyncError) -> typer.Exit:
@@ -78,7 +66,7 @@ def serve(
 ) -> None:
     """Run a framework's reference service on a production-grade server."""
     server = _server(framework)
-    if dev and not _is_loopback(host):
+    if dev and not is_loopback(host):
         raise _fail(ConfigurationError(f"--dev refuses to listen on {host}: development tokens are forgeable"))
     try:
         # Built here even with workers: a configuration that cannot work stops the command with one line, once.

@@ -39,7 +39,7 @@ from clerk_sync.bootstrap import (
 from clerk_sync.claims import SessionClaims
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.keys import KeySet, SyncKeySet
-from clerk_sync.profile import ClaimMapping
+from clerk_sync.mapping import ClaimMapping
 from clerk_sync.readiness import DatabaseCheck, Readiness
 from clerk_sync.receiver import SyncWebhookReceiver, WebhookReceiver, WebhookResult
 from clerk_sync.settings import ClerkSettings, load_settings

@@ -7,6 +7,7 @@ directory and reused. It is trusted only by a service started with ``--dev``, wh
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -16,13 +17,36 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.issuer import TokenIssuer
 
-__all__ = ["DEV_AUTHORIZED_PARTY", "DEV_DIR", "DEV_ISSUER", "DEV_KID", "load_dev_issuer"]
+__all__ = [
+    "DEV_AUTHORIZED_PARTY",
+    "DEV_DIR",
+    "DEV_ISSUER",
+    "DEV_KID",
+    "DEV_TOKEN_TTL",
+    "is_loopback",
+    "load_dev_issuer",
+]
 
 DEV_DIR = Path(".clerk-sync")
 DEV_KID = "ins_clerk_sync_development"
 DEV_ISSUER = "https://clerk-sync.development.invalid"
 DEV_AUTHORIZED_PARTY = "http://127.0.0.1"
 _KEY_FILE = "dev-signing-key.pem"
+
+#: Lifetime of a ``clerk-sync dev-token`` (and the one ``serve --dev`` prints): an hour of curl, not Clerk's 60 s.
+DEV_TOKEN_TTL = 3600
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (a name or an address) only reaches this machine: development mode listens nowhere else."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_dev_issuer(directory: Path | None = None) -> TokenIssuer:

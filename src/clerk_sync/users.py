@@ -15,8 +15,9 @@ from typing import Any
 from clerk_sync.backend_api import BackendAPI, SyncBackendAPI
 from clerk_sync.claims import SessionClaims
 from clerk_sync.errors import BackendAPIError, ConfigurationError
+from clerk_sync.mapping import ClaimMapping
 from clerk_sync.metrics import SYNC_SECONDS
-from clerk_sync.profile import ClaimMapping, Source, UserProfile
+from clerk_sync.profile import Source, UserProfile
 from clerk_sync.store import AsyncUserStore, SyncResult, UserStore
 
 __all__ = ["SyncUserResolver", "UserResolver"]

@@ -33,8 +33,8 @@ from clerk_sync.errors import (
     WebhookPayloadError,
     WebhookVerificationError,
 )
-from clerk_sync.profile import Source, UserDeletion, UserProfile, refusal, to_millis
-from clerk_sync.users_json import UserJSONError, profile_from_user_json
+from clerk_sync.mapping import UserJSONError, profile_from_user_json, to_millis
+from clerk_sync.profile import Source, UserDeletion, UserProfile, refusal
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -42,7 +42,6 @@ __all__ = [
     "USER_EVENT_TYPES",
     "IgnoredEvent",
     "UserChange",
-    "UserDeletion",
     "WebhookEvent",
     "WebhookVerifier",
     "to_user_change",

@@ -17,7 +17,7 @@ from clerk_sync.fastapi import install_exception_handlers
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.keys import PemKeySet
 from clerk_sync.service import ServiceSettings, create_app
-from clerk_sync.service.demo import DEV_TOKEN_TTL, demo_router
+from clerk_sync.service.demo import PAGE_TOKEN_TTL, demo_router
 from clerk_sync.settings import ClerkSettings
 from clerk_sync.verify import TokenVerifier
 from tests.asgi import serving
@@ -93,7 +93,7 @@ async def test_token_carries_the_profile_and_verifies(client: httpx.AsyncClient,
     claims = await verifier(clerk_issuer).verify(token)
     assert claims.sub == "user_demo_1"
     payload: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    assert payload["exp"] - payload["iat"] == DEV_TOKEN_TTL
+    assert payload["exp"] - payload["iat"] == PAGE_TOKEN_TTL
     assert {k: payload[k] for k in ("email", "first_name", "last_name")} == {
         "email": "ada@example.com",
         "first_name": "Ada",

@@ -21,7 +21,7 @@ from clerk_sync.core import ClerkCore
 from clerk_sync.db import AsyncSQLAlchemyStore, upgrade
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.keys import KeySet
-from clerk_sync.profile import ClaimMapping
+from clerk_sync.mapping import ClaimMapping
 from clerk_sync.settings import ClerkSettings, load_settings
 from clerk_sync.store import AsyncSyncHook, AsyncUserStore, SyncHook
 

@@ -6,17 +6,17 @@ Nothing framework-specific is imported here, so ``clerk-sync serve --framework f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from clerk_sync.service.settings import ServiceSettings
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from clerk_sync.service.app import create_app
 
 __all__ = ["ServiceSettings", "create_app"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name == "create_app":
         from clerk_sync.service.app import create_app
 

@@ -11,7 +11,6 @@ mint tokens through DNS rebinding or a cross-site form.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,12 +21,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from clerk_sync.devkeys import is_loopback
 from clerk_sync.fastapi import problem_response
 from clerk_sync.issuer import TokenIssuer
 
-__all__ = ["DEV_TOKEN_TTL", "EXPIRED_TOKEN_AGE", "DevTokenRequest", "demo_router"]
+__all__ = ["EXPIRED_TOKEN_AGE", "PAGE_TOKEN_TTL", "DevTokenRequest", "demo_router"]
 
-DEV_TOKEN_TTL = 60
+PAGE_TOKEN_TTL = 60  # Clerk's session-token lifetime: the page refreshes as Clerk's frontend would
 """Clerk's lifetime, so the demo meets expiry the way a real app does."""
 
 EXPIRED_TOKEN_AGE = 30
@@ -94,7 +94,7 @@ def demo_router(issuer: TokenIssuer) -> APIRouter:
             "last_name": body.last_name,
             "image_url": body.image_url,
         }
-        ttl = -EXPIRED_TOKEN_AGE if body.expired else DEV_TOKEN_TTL
+        ttl = -EXPIRED_TOKEN_AGE if body.expired else PAGE_TOKEN_TTL
         token = issuer.mint(body.sub, ttl=ttl, claims=claims)
         return JSONResponse({"token": token, "expired": body.expired}, headers={"Cache-Control": "no-store"})
 
@@ -133,17 +133,6 @@ def _loopback_request(request: Request) -> bool:
     """``Host`` must name this machine, and ``Origin``, when the browser sends one, must too."""
     host = request.headers.get("host", "")
     origin = request.headers.get("origin")
-    if not _is_loopback(urlsplit(f"//{host}").hostname):
+    if not is_loopback(urlsplit(f"//{host}").hostname):
         return False
-    return origin is None or _is_loopback(urlsplit(origin).hostname)
-
-
-def _is_loopback(hostname: str | None) -> bool:
-    if hostname is None:
-        return False
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
+    return origin is None or is_loopback(urlsplit(origin).hostname)

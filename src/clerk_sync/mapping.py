@@ -1,29 +1,124 @@
-"""Clerk's ``User`` JSON (webhook ``data``, Backend API bodies) to a ``UserProfile``, by one set of rules.
+"""How Clerk's data becomes a ``UserProfile``: session-token claims, Clerk's User JSON, Clerk's timestamps.
 
-Webhooks and the Backend API send the same object, so both paths share this module rather than each reading
-the JSON its own way; a field mapped differently on the two paths would make a backfill undo what a webhook
-wrote.
+One home for every mapping rule, so the request path, webhooks, backfill and the Backend API cannot read the
+same Clerk field two ways (a field mapped differently on two paths would make one undo what the other wrote):
 
-Unlike a session token, a User object is Clerk's complete record: a key that is present with ``null`` means
-the value was cleared, so it becomes an explicit ``None``. A key that is absent altogether (an older API
-version, a trimmed payload) is left out of the profile and therefore never erases a column.
-
-A key that is present with a value of the wrong type is refused (``UserJSONError``), never coerced: reading
-``first_name: 42`` as "cleared" or ``email_addresses: "x"`` as "no address" would erase real data on the word
-of a malformed body. What Clerk's ``UserJSON`` allows: strings or ``null`` for the names, the image URL and the
-primary address id; a list of address objects; an object (or ``null``) for each metadata; integer
-millisecond timestamps.
+- ``ClaimMapping``: which session-token claim fills which column; absent or null claims never erase data.
+- ``profile_from_user_json``: Clerk's ``User`` object (webhook ``data``, Backend API bodies). Unlike a token,
+  a User object is Clerk's complete record: a key present with ``null`` means the value was cleared, so it
+  becomes an explicit ``None``; a key absent altogether is left out and never erases a column. A key present
+  with a value of the wrong type is refused (``UserJSONError``), never coerced: reading ``first_name: 42`` as
+  "cleared" would erase real data on the word of a malformed body. What Clerk's ``UserJSON`` allows: strings
+  or ``null`` for the names, the image URL and the primary address id; a list of address objects; an object
+  (or ``null``) for each metadata; integer millisecond timestamps.
+- ``to_millis``: Clerk timestamps in seconds or milliseconds (templates differ) as milliseconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from clerk_sync.profile import Source, UserProfile, to_millis
+from clerk_sync.claims import SessionClaims
+from clerk_sync.profile import Source, UserProfile, refusal
 
-__all__ = ["UserJSONError", "primary_email", "profile_from_user_json"]
+__all__ = [
+    "DEFAULT_CLAIM_MAP",
+    "MAX_VERSION_MS",
+    "PROFILE_COLUMNS",
+    "ClaimMapping",
+    "UserJSONError",
+    "primary_email",
+    "profile_from_user_json",
+    "to_millis",
+]
+
+PROFILE_COLUMNS = ("email", "first_name", "last_name", "image_url", "public_metadata")
+
+#: column -> claim, matching ``shared/fixtures/session-token-template.json``.
+DEFAULT_CLAIM_MAP: Mapping[str, str] = MappingProxyType({column: column for column in PROFILE_COLUMNS})
+
+_MILLIS_THRESHOLD = 10**12  # 2001-09-09 in ms; any second-based timestamp of our era is below it
+
+#: 9999-12-31T23:59:59.999Z. Versions are stored as BIGINT milliseconds; a bound far below the column's limit but
+#: far above any real timestamp keeps ``updated_at: 1e300`` (or a seconds value read as milliseconds) out.
+MAX_VERSION_MS = 253_402_300_799_999
+
+
+def to_millis(value: object) -> int | None:
+    """Normalise a Clerk timestamp that may be seconds or milliseconds (templates differ) to milliseconds.
+
+    None when ``value`` is no timestamp, or lies outside 1970 to 9999 (``MAX_VERSION_MS``).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or value != value or value in (float("inf"), float("-inf")):
+        return None
+    if value < 0:
+        return None
+    millis = int(value) if value >= _MILLIS_THRESHOLD else int(value * 1000)
+    return millis if millis <= MAX_VERSION_MS else None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimMapping:
+    """Which session-token claim fills which column, and which claim versions the data.
+
+    Absent or null claims are left out of the profile, so they never erase a column. Without a version claim
+    the token's ``iat`` versions the data: the claims were current when Clerk issued the token.
+    """
+
+    columns: Mapping[str, str] = field(default_factory=lambda: DEFAULT_CLAIM_MAP)
+    version_claim: str | None = "updated_at"
+    #: Column -> claim name for refusals; built once, shared by every profile this mapping makes.
+    _labels: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        labels = {**self.columns, "clerk_id": "sub", "clerk_version": self.version_claim or "iat"}
+        object.__setattr__(self, "_labels", MappingProxyType(labels))
+
+    def to_profile(self, claims: SessionClaims) -> UserProfile:
+        """Map verified claims to a token-sourced profile.
+
+        Raises ``TokenClaimInvalidError`` when the version claim is present but no timestamp of 1970 to 9999
+        (falling back to ``iat`` would hide a broken template). Field values are checked against the model's
+        columns by the sync engine, only when they are about to be written.
+        """
+        custom = claims.custom
+        fields = {
+            column: value for column, claim in self.columns.items() if (value := custom.get(claim)) not in _NO_DATA
+        }
+        raw = custom.get(self.version_claim) if self.version_claim else None
+        if raw is None or raw == "":
+            version = claims.iat * 1000
+            if not 0 <= version <= MAX_VERSION_MS:
+                raise refusal(Source.TOKEN, "iat", _VERSION_REASON)
+        else:
+            parsed = to_millis(raw)
+            if parsed is None:
+                raise refusal(Source.TOKEN, self.version_claim, _VERSION_REASON)
+            version = parsed
+        return UserProfile(
+            clerk_id=claims.sub,
+            version=version,
+            source=Source.TOKEN,
+            fields=MappingProxyType(fields),
+            labels=self._labels,
+        )
+
+
+#: Templates render missing values as ``null`` or ``""``; neither is data, so neither clears a column.
+_NO_DATA = (None, "")
+
+_VERSION_REASON = "is not a timestamp (seconds or milliseconds, 1970 to 9999)"
+
 
 _TEXT_FIELDS = ("first_name", "last_name", "image_url")
 _METADATA_FIELDS = ("public_metadata", "private_metadata")

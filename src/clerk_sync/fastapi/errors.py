@@ -13,7 +13,6 @@ becomes a problem+json 500, logged once, on a connection that stays open.
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,8 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from clerk_sync.asgi import CatchAllErrors
 from clerk_sync.errors import ClerkSyncError
 from clerk_sync.fastapi.openapi import use_problem_validation_errors
 from clerk_sync.problems import (
@@ -37,7 +37,6 @@ from clerk_sync.problems import (
     request_invalid,
     status_for,
 )
-from clerk_sync.redact import redact, request_secrets
 
 __all__ = ["PROBLEM_JSON", "install_exception_handlers", "problem_response", "render", "status_for"]
 
@@ -100,57 +99,8 @@ async def _outer_error(request: Request, exc: Exception) -> JSONResponse:
     return render(internal_error())
 
 
-class _UnexpectedErrors:
-    """Catches what no handler took, innermost among the app's middleware, and answers it itself.
-
-    Starlette's ``ServerErrorMiddleware`` sends its 500 and then re-raises (so servers can log): uvicorn logs the
-    traceback a second time and, the response having started, closes the keep-alive connection. Here the
-    exception ends: one log record (method and path; never headers, query or body, and the request's own token
-    redacted from the traceback text), a problem+json 500, and the connection stays usable. When the response
-    had already started there is nothing valid left to send; returning lets the server close that connection.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-        send_failed = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal started, send_failed
-            if message["type"] == "http.response.start":
-                started = True
-            try:
-                await send(message)
-            except BaseException:
-                send_failed = True
-                raise
-
-        try:
-            await self.app(scope, receive, tracking)
-        except Exception as exc:
-            # What ``send`` raised belongs to the layers outside (a server's disconnect, a body limiter's signal
-            # that it answered already): theirs to handle. Debug mode wants Starlette's traceback page.
-            if send_failed or getattr(scope.get("app"), "debug", False):
-                raise
-            text = redact("".join(traceback.format_exception(exc)), _request_secrets(scope))
-            logger.error("unhandled error on %s %s\n%s", scope.get("method"), scope.get("path"), text.rstrip())
-            if not started:
-                await render(internal_error())(scope, receive, send)
-
-
-def _request_secrets(scope: Scope) -> list[str]:
-    found: list[str] = []
-    for raw_name, raw_value in scope.get("headers", ()):
-        name = raw_name.decode("latin-1").lower()
-        if name in ("authorization", "cookie"):  # each header line on its own: HTTP/2 may split cookies
-            value = raw_value.decode("latin-1")
-            found += request_secrets(value, None) if name == "authorization" else request_secrets(None, value)
-    return found
+def _debug(scope: Scope) -> bool:
+    return bool(getattr(scope.get("app"), "debug", False))
 
 
 def install_exception_handlers(app: FastAPI, *, all_errors: bool = False) -> None:
@@ -169,5 +119,5 @@ def install_exception_handlers(app: FastAPI, *, all_errors: bool = False) -> Non
     app.add_exception_handler(Exception, _outer_error)
     # Appended, not ``add_middleware`` (which prepends): the catch-all sits inside every middleware the app adds,
     # before or after this call, so a route's crash reaches them as a finished 500, not as an exception.
-    app.user_middleware.append(Middleware(_UnexpectedErrors))
+    app.user_middleware.append(Middleware(CatchAllErrors, reraise=_debug))
     use_problem_validation_errors(app)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
-
 from clerk_sync.flask import clerk_optional, clerk_required, current_claims, current_user, get_current_user
 from clerk_sync.issuer import TokenIssuer
-from tests.flask.conftest import AppFactory, Statements
+from flask import Flask
+from tests.flask.conftest import AppFactory, Statements, json_of
 
 
 def _routes(app: Flask) -> Flask:
@@ -60,7 +59,7 @@ def test_current_user_read_twice_syncs_once(
     headers = _bearer(clerk_issuer, "user_twice")
     first = client.get("/user-twice", headers=headers)
     assert first.status_code == 200, first.text
-    assert first.json is not None and first.json["same"] is True
+    assert json_of(first)["same"] is True
     statements.clear()
     again = client.get("/user-twice", headers=headers)
     assert again.json == first.json
@@ -73,7 +72,7 @@ def test_required_without_a_token_is_a_401_problem_with_a_challenge(make_app: Ap
     response = _routes(make_app()).test_client().get("/claims-only")
     assert response.status_code == 401
     assert response.content_type == "application/problem+json"
-    assert response.json is not None and response.json["code"] == "session-token-missing"
+    assert json_of(response)["code"] == "session-token-missing"
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="clerk-sync"'
     assert "Location" not in response.headers
 
@@ -83,7 +82,7 @@ def test_a_bad_token_is_refused_with_its_reason(make_app: AppFactory) -> None:
     expired = TokenIssuer().mint("user_foreign")
     response = _routes(make_app()).test_client().get("/claims-only", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
-    assert response.json is not None and response.json["code"] == "token-invalid-signature"
+    assert json_of(response)["code"] == "token-invalid-signature"
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
@@ -98,4 +97,4 @@ def test_optional_routes_serve_anonymous_requests_but_verify_sent_tokens(
     assert client.get("/maybe", headers=_bearer(clerk_issuer, "user_opt")).json == {"user": "user_opt"}
     assert client.get("/maybe-too", headers=_bearer(clerk_issuer, "user_opt")).json == {"anonymous": False}
     bad = client.get("/maybe", headers={"Authorization": "Bearer not-a-jwt"})
-    assert (bad.status_code, bad.json and bad.json["code"]) == (401, "token-invalid")
+    assert (bad.status_code, json_of(bad)["code"]) == (401, "token-invalid")

@@ -10,7 +10,7 @@ import pytest
 from clerk_sync.errors import DatabaseUnavailableError
 from clerk_sync.flask import clerk_required
 from clerk_sync.issuer import TokenIssuer
-from tests.flask.conftest import AppFactory
+from tests.flask.conftest import AppFactory, json_of
 
 
 def test_all_errors_renders_refusals_and_crashes(
@@ -29,20 +29,21 @@ def test_all_errors_renders_refusals_and_crashes(
     client = app.test_client()
     missing = client.get("/nowhere")
     assert (missing.status_code, missing.content_type) == (404, "application/problem+json")
-    assert missing.json is not None and missing.json["code"] == "not-found"
+    assert json_of(missing)["code"] == "not-found"
     wrong = client.delete("/crash")
     assert wrong.status_code == 405
-    assert wrong.json is not None and wrong.json["code"] == "method-not-allowed"
+    assert json_of(wrong)["code"] == "method-not-allowed"
     assert "GET" in wrong.headers["Allow"]
     caplog.clear()
     with caplog.at_level(logging.ERROR):
         crashed = client.get("/crash", headers={"Authorization": f"Bearer {token}", "Cookie": f"__session={token}"})
     assert (crashed.status_code, crashed.content_type) == (500, "application/problem+json")
-    assert crashed.json is not None and crashed.json["code"] == "internal-error"
+    assert json_of(crashed)["code"] == "internal-error"
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert len(errors) == 1
     text = errors[0].getMessage()
-    assert "RuntimeError" in text and "[redacted]" in text
+    assert "RuntimeError" in text
+    assert "[redacted]" in text
     assert token not in text
 
 
@@ -58,6 +59,6 @@ def test_clerk_errors_carry_their_status_and_headers(make_app: AppFactory) -> No
     client = app.test_client()
     response = client.get("/down")
     assert (response.status_code, response.content_type) == (503, "application/problem+json")
-    assert response.json is not None and response.json["code"] == "database-unavailable"
+    assert json_of(response)["code"] == "database-unavailable"
     assert response.headers["Retry-After"].isdigit()
     assert client.get("/nowhere").content_type.startswith("text/html")

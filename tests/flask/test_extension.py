@@ -6,14 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from sqlalchemy import Engine
 
 from clerk_sync.core import SyncClerkCore
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.flask import ClerkSync, clerk_required, current_claims, current_user, state_of
 from clerk_sync.issuer import TokenIssuer
+from flask import Flask
 from tests.databases import sqlite_url
+from tests.flask.conftest import json_of
 
 
 def _app_factory(clerk: ClerkSync, config: dict[str, object]) -> Flask:
@@ -45,10 +46,10 @@ def test_init_app_serves_each_app_with_its_own_core_and_config(
         token = clerk_issuer.mint("user_factory")
         response = first.test_client().get("/whoami", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
-        assert response.json is not None and response.json["sub"] == "user_factory"
+        assert json_of(response)["sub"] == "user_factory"
         # The second app kept the environment's key: the first issuer's token does not verify there.
         refused = second.test_client().get("/whoami", headers={"Authorization": f"Bearer {token}"})
-        assert (refused.status_code, refused.json and refused.json["code"]) == (401, "token-invalid-signature")
+        assert (refused.status_code, json_of(refused)["code"]) == (401, "token-invalid-signature")
         accepted = second.test_client().get("/whoami", headers={"Authorization": f"Bearer {other.mint('user_env')}"})
         assert accepted.status_code == 200, accepted.text
     finally:

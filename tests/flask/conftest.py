@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import Engine, event
 
 from clerk_sync.db import create_sync_engine_for
 from clerk_sync.flask import ClerkSync, state_of, upgrade_schema
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.settings import ClerkSettings, load_settings
-from flask import Flask
 from tests.databases import sqlite_url
 
 AppFactory = Callable[..., Flask]

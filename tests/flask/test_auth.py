@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
+
 from clerk_sync.flask import clerk_optional, clerk_required, current_claims, current_user, get_current_user
 from clerk_sync.issuer import TokenIssuer
-from flask import Flask
 from tests.flask.conftest import AppFactory, Statements, json_of
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import Engine
 
 from clerk_sync.core import SyncClerkCore
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.flask import ClerkSync, clerk_required, current_claims, current_user, state_of
 from clerk_sync.issuer import TokenIssuer
-from flask import Flask
 from tests.databases import sqlite_url
 from tests.flask.conftest import json_of
 

@@ -1,0 +1,97 @@
+"""``create_app``: the Flask reference service, built only from ``clerk_sync.flask``'s public names.
+
+It serves the FastAPI reference service's contract (tests/contract): ``GET /me``, ``GET /me/claims``,
+``POST /webhooks/clerk``, ``GET /healthz``, ``GET /readyz``, and problem+json for every other answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+
+from clerk_sync.db import ClerkUserMixin
+from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
+from clerk_sync.flask import (
+    ClerkSync,
+    clerk_required,
+    current_claims,
+    current_user,
+    probes_blueprint,
+    webhook_blueprint,
+)
+from clerk_sync.keys import SyncPemKeySet
+from clerk_sync.service.settings import ServiceSettings
+from clerk_sync.settings import ClerkSettings, load_settings
+
+__all__ = ["create_app", "user_json"]
+
+logger = logging.getLogger("clerk_sync")
+
+
+def user_json(user: ClerkUserMixin) -> dict[str, Any]:
+    """The contract's ``/me`` document, exactly as the FastAPI service renders it (``isoformat()`` text).
+
+    A copy of ``clerk_sync.service.app.user_json``: that module imports FastAPI, which a Flask install lacks.
+    """
+    return {
+        "id": user.id,
+        "clerk_id": user.clerk_id,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "image_url": user.image_url,
+        "public_metadata": user.public_metadata,
+        "created_at": _iso(user.created_at),
+        "updated_at": _iso(user.updated_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def create_app(
+    settings: ServiceSettings | None = None, clerk_settings: ClerkSettings | None = None, *, dev: bool = False
+) -> Flask:
+    """The service; ``dev`` trusts the local development key instead of Clerk's. The core opens here."""
+    settings = settings or ServiceSettings()
+    clerk_settings = clerk_settings or load_settings()
+    key_set = None
+    if dev:
+        dev_issuer = load_dev_issuer()
+        clerk_settings = clerk_settings.model_copy(update={"issuer": DEV_ISSUER, "authorized_parties": ()})
+        key_set = SyncPemKeySet(dev_issuer.public_key)
+    if clerk_settings.webhook_signing_secret is None:
+        logger.warning(
+            "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /webhooks/clerk answers 503 and /readyz is not ready"
+        )
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # the documents' own order, as FastAPI sends them
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS is a 405 problem, as on the FastAPI service
+    embedded = settings.database_url.startswith("sqlite")
+    ClerkSync(
+        app,
+        settings=clerk_settings,
+        database_url=settings.database_url,
+        migrate=embedded,
+        key_set=key_set,
+        all_errors=True,
+    )
+    app.register_blueprint(webhook_blueprint())
+    app.register_blueprint(probes_blueprint())
+
+    @app.get("/me")
+    @clerk_required
+    def me() -> dict[str, Any]:
+        return user_json(current_user)
+
+    @app.get("/me/claims")
+    @clerk_required
+    def me_claims() -> dict[str, Any]:
+        return {"clerk_id": current_claims.sub, "session_id": current_claims.sid}
+
+    return app

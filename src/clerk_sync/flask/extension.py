@@ -30,7 +30,7 @@ from clerk_sync.errors import ConfigurationError
 from clerk_sync.flask.errors import install_error_handlers
 from clerk_sync.flask.schema import upgrade_schema
 from clerk_sync.keys import SyncKeySet
-from clerk_sync.profile import ClaimMapping
+from clerk_sync.mapping import ClaimMapping
 from clerk_sync.settings import ClerkSettings, load_settings
 from clerk_sync.store import SyncHook, UserStore
 

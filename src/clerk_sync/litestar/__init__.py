@@ -2,6 +2,9 @@
 dependencies, the ``requires_user`` guard, webhook, health and readiness handlers, problem+json errors)."""
 
 from clerk_sync.litestar.deps import (
+    Claims,
+    CurrentUser,
+    DbSession,
     optional_claims,
     optional_user,
     provide_claims,
@@ -22,7 +25,10 @@ __all__ = [
     "CLERK_SECURITY",
     "SCHEME_NAME",
     "SECURITY_SCHEME",
+    "Claims",
     "ClerkSyncPlugin",
+    "CurrentUser",
+    "DbSession",
     "core_of",
     "health_handler",
     "optional_claims",
@@ -32,6 +38,7 @@ __all__ = [
     "provide_db_session",
     "provide_user_on_app_session",
     "readiness_handler",
+    "render",
     "requires_user",
     "webhook_handler",
 ]

@@ -9,20 +9,24 @@ resolved second attaches the user to the session (no query), so a change the han
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clerk_sync.claims import SessionClaims
-from clerk_sync.db import AsyncSQLAlchemyStore
+from clerk_sync.db import AsyncSQLAlchemyStore, ClerkUserMixin
 from clerk_sync.errors import ConfigurationError, TokenMissingError
 from clerk_sync.litestar.runtime import core_of
 from clerk_sync.metrics import VERIFICATIONS
 
 __all__ = [
+    "Claims",
+    "CurrentUser",
+    "DbSession",
     "optional_claims",
     "optional_user",
     "provide_claims",
@@ -38,15 +42,25 @@ _SESSION = "clerk_sync.session"
 
 Connection = ASGIConnection[Any, Any, Any, Any]
 
+Claims = NamedDependency[SessionClaims]
+"""A handler's ``claims: Claims``: the verified session claims; 401 when absent or invalid. No database."""
+
+CurrentUser = NamedDependency[ClerkUserMixin]
+"""A handler's ``current_user: CurrentUser``: the synced row. With an app's own model, annotate
+``current_user: NamedDependency[MyUser]`` for precise typing."""
+
+DbSession = NamedDependency[AsyncSession]
+"""A handler's ``db_session: DbSession``: the request's session, the one ``current_user`` is bound to."""
+
 
 async def optional_claims(connection: Connection) -> SessionClaims | None:
     """The verified claims, or None when the request sent no token (a sent token must verify)."""
-    known: SessionClaims | None = connection.scope.get(_CLAIMS)  # type: ignore[call-overload]
+    known: SessionClaims | None = _scope(connection).get(_CLAIMS)
     if known is not None:
         return known
     claims = await core_of(connection).authenticate(connection.headers.get("authorization"), connection.cookies)
     if claims is not None:
-        connection.scope[_CLAIMS] = claims  # type: ignore[literal-required]
+        _scope(connection)[_CLAIMS] = claims
     return claims
 
 
@@ -61,15 +75,15 @@ async def provide_claims(request: Connection) -> SessionClaims:
 
 async def optional_user(connection: Connection) -> Any:
     """The synced row, or None for an anonymous request; synced at most once per request."""
-    known = connection.scope.get(_USER)  # type: ignore[call-overload]
+    known = _scope(connection).get(_USER)
     if known is not None:
         return known
     claims = await optional_claims(connection)
     if claims is None:
         return None
     user = await core_of(connection).current_user(claims)
-    connection.scope[_USER] = user  # type: ignore[literal-required]
-    session = connection.scope.get(_SESSION)  # type: ignore[call-overload]
+    _scope(connection)[_USER] = user
+    session = _scope(connection).get(_SESSION)
     if session is not None:
         _bind(session, user)
     return user
@@ -94,19 +108,24 @@ async def provide_db_session(request: Connection) -> AsyncIterator[AsyncSession]
     if not isinstance(store, AsyncSQLAlchemyStore):
         raise ConfigurationError("db_session needs a database: pass database_url= (or engine=) to ClerkSyncPlugin")
     async with store.sessionmaker() as session:
-        request.scope[_SESSION] = session  # type: ignore[literal-required]
-        user = request.scope.get(_USER)  # type: ignore[call-overload]
+        _scope(request)[_SESSION] = session
+        user = _scope(request).get(_USER)
         if user is not None:
             _bind(session, user)
         yield session
 
 
-async def provide_user_on_app_session(request: Connection, db_session: AsyncSession) -> Any:
+async def provide_user_on_app_session(request: Connection, db_session: DbSession) -> Any:
     """``current_user`` for an app that provides ``db_session`` itself (Advanced Alchemy's plugin): the user is
     attached to the app's session."""
     user = await provide_current_user(request)
     _bind(db_session, user)
     return user
+
+
+def _scope(connection: Connection) -> dict[str, Any]:
+    """The request's ASGI scope as the plain dict it is (Litestar types it as a closed TypedDict)."""
+    return cast(dict[str, Any], connection.scope)
 
 
 def _bind(session: AsyncSession, user: Any) -> None:

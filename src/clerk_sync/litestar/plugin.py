@@ -108,7 +108,11 @@ class ClerkSyncPlugin(InitPluginProtocol):
         options = self._core_options
         store = build_store(*self._database, self._model, self._store_options)
         return ClerkCore(
-            options["settings"], store=store, key_set=options["key_set"], http=options["http"], mapping=options["mapping"]
+            options["settings"],
+            store=store,
+            key_set=options["key_set"],
+            http=options["http"],
+            mapping=options["mapping"],
         )
 
     @asynccontextmanager

@@ -10,15 +10,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from litestar import Litestar, get
-
-from clerk_sync.claims import SessionClaims
 from clerk_sync.db import ClerkUserMixin
 from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
 from clerk_sync.keys import PemKeySet
-from clerk_sync.litestar import CLERK_SECURITY, ClerkSyncPlugin
+from clerk_sync.litestar import CLERK_SECURITY, Claims, ClerkSyncPlugin, CurrentUser
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import ClerkSettings, load_settings
+from litestar import Litestar, get
 
 __all__ = ["create_app", "user_json"]
 
@@ -45,12 +43,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 @get("/me", summary="The current user, synced from the session token", security=CLERK_SECURITY)
-async def me(current_user: ClerkUserMixin) -> dict[str, Any]:
+async def me(current_user: CurrentUser) -> dict[str, Any]:
     return user_json(current_user)
 
 
 @get("/me/claims", summary="The verified identity alone (no database)", security=CLERK_SECURITY)
-async def me_claims(claims: SessionClaims) -> dict[str, Any]:
+async def me_claims(claims: Claims) -> dict[str, Any]:
     return {"clerk_id": claims.sub, "session_id": claims.sid}
 
 
@@ -78,4 +76,5 @@ def create_app(
         logger.warning(
             "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /webhooks/clerk answers 503 and /readyz is not ready"
         )
-    return Litestar([me, me_claims], plugins=[plugin])
+    # Logging stays the server's (uvicorn's), as in the FastAPI service; Litestar's default reconfigures the root.
+    return Litestar([me, me_claims], plugins=[plugin], logging_config=None)

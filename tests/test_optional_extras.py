@@ -23,6 +23,7 @@ OPTIONAL = [
     "typer",
     "rich",
     "django",
+    "litestar",
 ]
 
 #: The packages that are the extras' users: adapters, storage, the reference service and its command line.
@@ -33,6 +34,8 @@ OUTSIDE_CORE = (
     "clerk_sync.backfill",
     "clerk_sync.cli",
     "clerk_sync.django",
+    "clerk_sync.litestar",
+    "clerk_sync.starlette",
 )
 
 #: Run in a fresh interpreter: refuse every optional package at import, then import each core module.

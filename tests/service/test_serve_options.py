@@ -98,6 +98,6 @@ def test_unknown_framework_exits_2_with_one_line(tmp_path: Path) -> None:
         result = run_cli(*args, cwd=tmp_path)
         assert result.returncode == 2, result
         lines = result.stderr.strip().splitlines()
-        assert lines == ["error: --framework django: unknown; choose one of fastapi"], lines
+        assert lines == ["error: --framework django: unknown; choose one of fastapi, litestar"], lines
     upgraded = run_cli("db", "upgrade", "--framework", "fastapi", cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr

@@ -24,6 +24,7 @@ OPTIONAL = [
     "rich",
     "django",
     "flask",
+    "litestar",
 ]
 
 #: The packages that are the extras' users: adapters, storage, the reference service and its command line.
@@ -35,6 +36,8 @@ OUTSIDE_CORE = (
     "clerk_sync.cli",
     "clerk_sync.django",
     "clerk_sync.flask",
+    "clerk_sync.litestar",
+    "clerk_sync.starlette",
 )
 
 #: Run in a fresh interpreter: refuse every optional package at import, then import each core module.

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import django
 import psycopg
 from django.conf import settings
 
-import django
 from tests.django import settings as test_settings
 
 __all__ = ["configure", "postgres_problem"]

@@ -24,6 +24,7 @@ __all__ = ["DEV_ENV", "FRAMEWORKS", "FrameworkServer", "ServeOptions", "server_f
 FRAMEWORKS: dict[str, tuple[str, str]] = {
     "fastapi": ("fastapi", "clerk_sync.service.fastapi_server"),
     "flask": ("flask", "clerk_sync.service.flask_server"),
+    "litestar": ("litestar", "clerk_sync.service.litestar_server"),
 }
 
 #: How ``serve --dev`` reaches worker processes, which build the app themselves. ``serve`` always sets it, so a

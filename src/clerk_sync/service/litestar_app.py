@@ -1,0 +1,81 @@
+"""``create_app``: the Litestar reference service, built only from ``clerk_sync.litestar``'s public names.
+
+It serves the FastAPI reference service's contract exactly (tests/contract): ``/me``, ``/me/claims``,
+``/webhooks/clerk``, ``/healthz``, ``/readyz``, and problem+json for every refusal and crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from litestar import Litestar, get
+
+from clerk_sync.db import ClerkUserMixin
+from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
+from clerk_sync.keys import PemKeySet
+from clerk_sync.litestar import CLERK_SECURITY, Claims, ClerkSyncPlugin, CurrentUser
+from clerk_sync.service.settings import ServiceSettings
+from clerk_sync.settings import ClerkSettings, load_settings
+
+__all__ = ["create_app", "user_json"]
+
+logger = logging.getLogger("clerk_sync")
+
+
+def user_json(user: ClerkUserMixin) -> dict[str, Any]:
+    """The contract's ``/me`` document, the same text as the FastAPI service's (``isoformat()`` datetimes)."""
+    return {
+        "id": user.id,
+        "clerk_id": user.clerk_id,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "image_url": user.image_url,
+        "public_metadata": user.public_metadata,
+        "created_at": _iso(user.created_at),
+        "updated_at": _iso(user.updated_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@get("/me", summary="The current user, synced from the session token", security=CLERK_SECURITY)
+async def me(current_user: CurrentUser) -> dict[str, Any]:
+    return user_json(current_user)
+
+
+@get("/me/claims", summary="The verified identity alone (no database)", security=CLERK_SECURITY)
+async def me_claims(claims: Claims) -> dict[str, Any]:
+    return {"clerk_id": claims.sub, "session_id": claims.sid}
+
+
+def create_app(
+    settings: ServiceSettings | None = None, clerk_settings: ClerkSettings | None = None, *, dev: bool = False
+) -> Litestar:
+    """The service; ``dev`` trusts the local development key instead of Clerk's."""
+    settings = settings or ServiceSettings()
+    clerk_settings = clerk_settings or load_settings()
+    key_set = None
+    if dev:
+        dev_issuer = load_dev_issuer()
+        clerk_settings = clerk_settings.model_copy(update={"issuer": DEV_ISSUER, "authorized_parties": ()})
+        key_set = PemKeySet(dev_issuer.public_key)
+    embedded = settings.database_url.startswith("sqlite")
+    plugin = ClerkSyncPlugin(
+        clerk_settings,
+        database_url=settings.database_url,
+        migrate=embedded,
+        key_set=key_set,
+        all_errors=True,
+        freeze_gc=True,
+    )
+    if clerk_settings.webhook_signing_secret is None:
+        logger.warning(
+            "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /webhooks/clerk answers 503 and /readyz is not ready"
+        )
+    # Logging stays the server's (uvicorn's), as in the FastAPI service; Litestar's default reconfigures the root.
+    return Litestar([me, me_claims], plugins=[plugin], logging_config=None)

@@ -23,6 +23,7 @@ __all__ = ["DEV_ENV", "FRAMEWORKS", "FrameworkServer", "ServeOptions", "server_f
 #: framework name -> (the pip extra it needs, the module serving its reference app)
 FRAMEWORKS: dict[str, tuple[str, str]] = {
     "fastapi": ("fastapi", "clerk_sync.service.fastapi_server"),
+    "django": ("django", "clerk_sync.service.django_server"),
 }
 
 #: How ``serve --dev`` reaches worker processes, which build the app themselves. ``serve`` always sets it, so a

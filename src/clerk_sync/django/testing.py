@@ -22,7 +22,6 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from clerk_sync.django.runtime import SETTINGS_NAME, reset
 from clerk_sync.issuer import TokenIssuer
 
 __all__ = ["clerk_django", "trust_issuer"]
@@ -32,6 +31,8 @@ __all__ = ["clerk_django", "trust_issuer"]
 def trust_issuer(issuer: TokenIssuer, **overrides: Any) -> Iterator[dict[str, Any]]:
     """``CLERK_SYNC`` with the issuer's key (and ``overrides``, ``ClerkSettings`` field names) until the block
     ends; the roots close on entry and exit, so no test sees another's settings."""
+    from clerk_sync.django.runtime import SETTINGS_NAME, reset  # once Django is set up (pytest-django's job)
+
     values: dict[str, Any] = {**(getattr(settings, SETTINGS_NAME, None) or {}), **overrides}
     values["jwt_key"] = issuer.public_pem(armor=False)
     with override_settings(**{SETTINGS_NAME: values}):

@@ -115,12 +115,12 @@ def test_no_access_log(tmp_path: Path) -> None:
 
 
 def test_unknown_framework_exits_2_with_one_line(tmp_path: Path) -> None:
-    """`--framework django` (not yet available) stops `serve` and `db upgrade` with exit code 2 and one line;
+    """An unknown `--framework` (here `bottle`) stops `serve` and `db upgrade` with exit code 2 and one line;
     `--framework fastapi` is accepted."""
-    for args in (("serve", "--framework", "django"), ("db", "upgrade", "--framework", "django")):
+    for args in (("serve", "--framework", "bottle"), ("db", "upgrade", "--framework", "bottle")):
         result = run_cli(*args, cwd=tmp_path)
         assert result.returncode == 2, result
         lines = result.stderr.strip().splitlines()
-        assert lines == ["error: --framework django: unknown; choose one of fastapi"], lines
+        assert lines == ["error: --framework bottle: unknown; choose one of fastapi, django"], lines
     upgraded = run_cli("db", "upgrade", "--framework", "fastapi", cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr

@@ -16,7 +16,16 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from clerk_sync.errors import ConfigurationError
 
-__all__ = ["ClerkSettings", "KeySourceKind", "frontend_api_from_publishable_key", "load_settings"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "ClerkSettings",
+    "KeySourceKind",
+    "frontend_api_from_publishable_key",
+    "load_settings",
+]
+
+#: An SQLite file in the working directory: every reference app runs with no database server (``DATABASE_URL``).
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./clerk_sync.db"
 
 _WEBHOOK_SECRET_PREFIX = "whsec_"
 _WEBHOOK_KEY_BYTES = (24, 64)

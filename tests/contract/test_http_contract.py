@@ -23,7 +23,7 @@ from tests.databases import create_postgres_database, drop_postgres_database, po
 from tests.processes import run_cli, service
 
 #: Every framework with a reference app behind ``clerk-sync serve --framework NAME``.
-FRAMEWORKS = ["fastapi", "flask", "litestar"]
+FRAMEWORKS = ["fastapi", "django", "flask", "litestar"]
 
 
 PROBLEM_JSON = "application/problem+json"

@@ -20,6 +20,8 @@ from tests.django.setup import configure
 
 POSTGRES_PROBLEM = configure()
 
+from clerk_sync.django.testing import clerk_django  # noqa: E402, F401  (the kit's fixture, as an app imports it)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip the PostgreSQL cases when the server is unreachable (under CI its test database fails to build)."""

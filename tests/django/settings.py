@@ -23,6 +23,8 @@ __all__ = [
     "INSTALLED_APPS",
     "MIDDLEWARE",
     "PASSWORD_HASHERS",
+    "REST_FRAMEWORK",
+    "ROOT_URLCONF",
     "SECRET_KEY",
     "SQLITE_DIRECTORY",
     "TEMPLATES",
@@ -64,7 +66,11 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "clerk_sync.django.middleware.ClerkSyncMiddleware",
 ]
+
+ROOT_URLCONF = "tests.django.urls"
+REST_FRAMEWORK = {"EXCEPTION_HANDLER": "clerk_sync.django.drf.exception_handler"}
 
 TEMPLATES = [
     {

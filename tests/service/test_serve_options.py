@@ -107,6 +107,8 @@ def test_unknown_framework_exits_2_with_one_line(tmp_path: Path) -> None:
         assert result.returncode == 2, result
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, lines
-        assert lines[0].startswith("error: --framework bottle: unknown; choose one of fastapi, flask, litestar"), lines
+        assert lines[0].startswith(
+            "error: --framework bottle: unknown; choose one of fastapi, django, flask, litestar"
+        ), lines
     upgraded = run_cli("db", "upgrade", "--framework", "fastapi", cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr

@@ -16,6 +16,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from clerk_sync.settings import DEFAULT_DATABASE_URL  # re-exported: every framework's default
+
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -27,8 +29,6 @@ __all__ = [
     "sync_url",
 ]
 
-#: An SQLite file in the working directory: the reference service runs with no database server.
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./clerk_sync.db"
 
 #: How long an SQLite writer waits for the write lock; concurrent first requests queue on it instead of failing.
 SQLITE_BUSY_TIMEOUT_MS = 10_000

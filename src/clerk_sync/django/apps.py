@@ -15,3 +15,7 @@ class ClerkSyncConfig(AppConfig):
     label = "clerk_sync"
     verbose_name = "Clerk sync"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Connect the roots' reset to ``setting_changed`` (``override_settings(CLERK_SYNC=...)`` in tests)."""
+        from clerk_sync.django import runtime  # noqa: F401

@@ -102,6 +102,17 @@ class AbstractClerkUser(models.Model):
         return self.clerk_id
 
     @property
+    def is_authenticated(self) -> bool:
+        """True, as on Django's users: a row reaches a view only for a verified token, so DRF's
+        ``IsAuthenticated`` and templates' ``user.is_authenticated`` work on any synced model."""
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        """False: the counterpart of ``is_authenticated`` (Django's ``AnonymousUser`` says True)."""
+        return False
+
+    @property
     def is_deleted(self) -> bool:
         """A tombstoned user stays in the table so foreign keys hold and the id is never re-created."""
         return self.deleted_at is not None

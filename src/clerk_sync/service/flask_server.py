@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from flask import Flask
-from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]  # gunicorn ships no hints
+from gunicorn.app.base import BaseApplication  # gunicorn ships no hints
 
 from clerk_sync.flask import state_of
 from clerk_sync.service.flask_app import create_app

@@ -23,6 +23,7 @@ __all__ = ["DEV_ENV", "FRAMEWORKS", "FrameworkServer", "ServeOptions", "server_f
 #: framework name -> (the pip extra it needs, the module serving its reference app)
 FRAMEWORKS: dict[str, tuple[str, str]] = {
     "fastapi": ("fastapi", "clerk_sync.service.fastapi_server"),
+    "django": ("django", "clerk_sync.service.django_server"),
     "flask": ("flask", "clerk_sync.service.flask_server"),
     "litestar": ("litestar", "clerk_sync.service.litestar_server"),
 }

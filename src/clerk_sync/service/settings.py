@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from clerk_sync.db.engine import DEFAULT_DATABASE_URL
+from clerk_sync.settings import DEFAULT_DATABASE_URL
 
 __all__ = ["ServiceSettings"]
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from clerk_sync.db import ClerkUserMixin
 from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
 from clerk_sync.errors import AuthenticationError, DatabaseUnavailableError, KeySetUnavailableError
 from clerk_sync.fastapi import (
@@ -23,6 +21,7 @@ from clerk_sync.fastapi import (
     webhook_router,
 )
 from clerk_sync.keys import PemKeySet
+from clerk_sync.service.contract import user_json
 from clerk_sync.service.demo import demo_router
 from clerk_sync.service.schemas import ClaimsOut, Health, Readiness, UserOut
 from clerk_sync.service.settings import ServiceSettings
@@ -31,25 +30,6 @@ from clerk_sync.settings import ClerkSettings, load_settings
 __all__ = ["create_app", "user_json"]
 
 logger = logging.getLogger("clerk_sync")
-
-
-def user_json(user: ClerkUserMixin) -> dict[str, Any]:
-    """The contract's ``/me`` document (DESIGN.md)."""
-    return {
-        "id": user.id,
-        "clerk_id": user.clerk_id,
-        "email": user.email,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "image_url": user.image_url,
-        "public_metadata": user.public_metadata,
-        "created_at": _iso(user.created_at),
-        "updated_at": _iso(user.updated_at),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def create_app(

@@ -7,40 +7,20 @@ It serves the FastAPI reference service's contract exactly (tests/contract): ``/
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from litestar import Litestar, get
 
-from clerk_sync.db import ClerkUserMixin
 from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
 from clerk_sync.keys import PemKeySet
 from clerk_sync.litestar import CLERK_SECURITY, Claims, ClerkSyncPlugin, CurrentUser
+from clerk_sync.service.contract import user_json
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import ClerkSettings, load_settings
 
 __all__ = ["create_app", "user_json"]
 
 logger = logging.getLogger("clerk_sync")
-
-
-def user_json(user: ClerkUserMixin) -> dict[str, Any]:
-    """The contract's ``/me`` document, the same text as the FastAPI service's (``isoformat()`` datetimes)."""
-    return {
-        "id": user.id,
-        "clerk_id": user.clerk_id,
-        "email": user.email,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "image_url": user.image_url,
-        "public_metadata": user.public_metadata,
-        "created_at": _iso(user.created_at),
-        "updated_at": _iso(user.updated_at),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 @get("/me", summary="The current user, synced from the session token", security=CLERK_SECURITY)

@@ -297,6 +297,73 @@ def _print_report(report: BackfillReport) -> None:
             out.print(f"... and {len(report.planned) - 50} more", highlight=False)
 
 
+# --- clerk-sync webhooks: the webhook ledger's retention ---------------------------------------------------------
+webhooks_app = typer.Typer(help="The webhook ledger (the svix-ids already applied).", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("prune")
+def webhooks_prune(
+    older_than_days: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than-days",
+            min=0,
+            help="Forget ids applied more than N days ago (default: CLERK_SYNC_WEBHOOK_RETENTION, Svix's retry "
+            "window plus 7 days).",
+        ),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Rows deleted per transaction.")] = 1000,
+) -> None:
+    """Delete applied svix-ids older than the retention from DATABASE_URL, a short transaction per batch."""
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from clerk_sync.db.webhook_log import SVIX_RETRY_WINDOW
+    from clerk_sync.service import ServiceSettings
+
+    try:
+        try:
+            settings = ServiceSettings()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = str(first["loc"][0]).upper() if first["loc"] else "CLERK_SYNC_*"
+            raise ConfigurationError(f"{name}: {first['msg']}") from None
+        retention = settings.webhook_retention if older_than_days is None else timedelta(days=older_than_days)
+        if retention < SVIX_RETRY_WINDOW:  # Svix may still redeliver those ids: forgetting them applies twice
+            raise ConfigurationError(
+                f"--older-than-days must cover Svix's retry window ({SVIX_RETRY_WINDOW.total_seconds() / 86400:.2f} "
+                "days): a redelivery of a forgotten id would be applied again"
+            )
+        _check_sqlite_directory(settings.database_url)
+        pruned, cutoff = asyncio.run(_prune_webhooks(settings.database_url, retention.total_seconds(), batch))
+    except ConfigurationError as exc:
+        raise _fail(exc) from None
+    except ClerkSyncError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    out.print(f"pruned {pruned} webhook ids applied before {cutoff}", highlight=False)
+
+
+async def _prune_webhooks(url: str, retention_s: float, batch: int) -> tuple[int, str]:
+    """How many ids went, and the cutoff (ISO 8601) they were older than."""
+    from datetime import timedelta
+
+    from clerk_sync.db import AsyncSQLAlchemyStore
+    from clerk_sync.db.mixin import utcnow
+
+    cutoff = utcnow() - timedelta(seconds=retention_s)
+    store = AsyncSQLAlchemyStore.from_url(url, direct_reads=False)  # only deletes: no steady state to read
+    try:
+        return await store.prune_webhooks(cutoff, batch), cutoff.isoformat(timespec="seconds")
+    finally:
+        await store.close()
+
+
+# --- end of clerk-sync webhooks -------------------------------------------------------------------------------------
+
+
 def main() -> None:
     """Entry point of the ``clerk-sync`` script."""
     app()

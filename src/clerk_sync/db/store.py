@@ -32,7 +32,7 @@ from clerk_sync.db.mixin import ClerkUserMixin, utcnow
 from clerk_sync.db.models import User
 from clerk_sync.db.operations import UserOperations, refused
 from clerk_sync.db.reader import UserReader, open_user_reader
-from clerk_sync.db.webhook_log import last_webhook_at
+from clerk_sync.db.webhook_log import DEFAULT_PRUNE_BATCH, last_webhook_at, prune_webhook_batch
 from clerk_sync.errors import UserDeletedError
 from clerk_sync.profile import UserDeletion, UserProfile
 from clerk_sync.store import (
@@ -217,6 +217,22 @@ class AsyncSQLAlchemyStore(Generic[M]):
         async with self.sessionmaker() as session, unavailable_on_failure(session):
             return await session.run_sync(last_webhook_at)
 
+    async def prune_webhooks(self, older_than: datetime, batch: int = DEFAULT_PRUNE_BATCH) -> int:
+        """Forget ledger rows processed before ``older_than`` (aware); how many went.
+
+        One short transaction per ``batch`` rows, so deliveries never wait behind a long delete; it stops at the
+        first batch that is not full. Pass a cutoff beyond Svix's retry window (``DEFAULT_WEBHOOK_RETENTION``):
+        a redelivery of a forgotten id would be applied again.
+        """
+        total = 0
+        while True:
+            async with self.sessionmaker() as session, unavailable_on_failure(session):
+                deleted = await session.run_sync(prune_webhook_batch, older_than=older_than, batch=batch)
+                await session.commit()
+            total += deleted
+            if deleted < batch:
+                return total
+
     async def close(self) -> None:
         """Close the direct reader's connections, and the engine if ``from_url`` created it."""
         if self.reader is not None:
@@ -362,6 +378,18 @@ class SQLAlchemyStore(Generic[M]):
         """When the latest webhook was applied (None: never); also the readiness probe."""
         with self._session() as session, unavailable_on_failure_sync(session):
             return last_webhook_at(session)
+
+    def prune_webhooks(self, older_than: datetime, batch: int = DEFAULT_PRUNE_BATCH) -> int:
+        """Forget ledger rows processed before ``older_than`` (aware), one short transaction per ``batch``
+        rows; how many went. The cutoff must lie beyond Svix's retry window (``DEFAULT_WEBHOOK_RETENTION``)."""
+        total = 0
+        while True:
+            with self._session() as session, unavailable_on_failure_sync(session):
+                deleted = prune_webhook_batch(session, older_than=older_than, batch=batch)
+                session.commit()
+            total += deleted
+            if deleted < batch:
+                return total
 
     def close(self) -> None:
         """Dispose the engine if ``from_url`` created it; an engine or factory the app passed stays open."""

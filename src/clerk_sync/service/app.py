@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from clerk_sync.db import AsyncSQLAlchemyStore
+from clerk_sync.db.mixin import utcnow
 from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
 from clerk_sync.errors import AuthenticationError, DatabaseUnavailableError, KeySetUnavailableError
 from clerk_sync.fastapi import (
@@ -18,6 +25,7 @@ from clerk_sync.fastapi import (
     install_exception_handlers,
     metrics_router,
     problem_responses,
+    runtime_of,
     webhook_router,
 )
 from clerk_sync.keys import PemKeySet
@@ -27,9 +35,59 @@ from clerk_sync.service.schemas import ClaimsOut, Health, Readiness, UserOut
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import ClerkSettings, load_settings
 
-__all__ = ["create_app", "user_json"]
+__all__ = ["create_app", "prune_webhooks_periodically", "user_json"]
 
 logger = logging.getLogger("clerk_sync")
+
+
+async def prune_webhooks_periodically(
+    store: AsyncSQLAlchemyStore[Any], *, retention: timedelta, interval_s: float
+) -> None:
+    """Prune the webhook ledger now and every ``interval_s`` until cancelled.
+
+    A failed round (the database is down, say) is logged and the next one tries again: retention is
+    housekeeping, and it must never take the service down or delay a delivery.
+    """
+    while True:
+        try:
+            pruned = await store.prune_webhooks(utcnow() - retention)
+        except Exception as exc:  # housekeeping never fails the service
+            logger.warning("webhook ledger prune failed (%s); retrying in %s s", type(exc).__name__, interval_s)
+        else:
+            if pruned:
+                logger.info("webhook ledger: pruned %d ids older than %s", pruned, retention)
+        await asyncio.sleep(interval_s)
+
+
+def _with_retention(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]], settings: ServiceSettings
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """``lifespan`` plus, when ``CLERK_SYNC_WEBHOOK_RETENTION_INTERVAL_S`` is set, the periodic prune for as
+    long as the app runs (cancelled before the core closes). Every worker runs its own: rounds are idempotent."""
+    if settings.webhook_retention_interval_s <= 0:
+        return lifespan
+
+    @asynccontextmanager
+    async def with_retention(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            store = runtime_of(Request({"type": "http", "app": app})).store
+            task = None
+            if isinstance(store, AsyncSQLAlchemyStore):
+                task = asyncio.create_task(
+                    prune_webhooks_periodically(
+                        store, retention=settings.webhook_retention, interval_s=settings.webhook_retention_interval_s
+                    ),
+                    name="clerk-sync webhook retention",
+                )
+            try:
+                yield
+            finally:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    return with_retention
 
 
 def create_app(
@@ -54,7 +112,7 @@ def create_app(
         logger.warning(
             "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /webhooks/clerk answers 503 and /readyz is not ready"
         )
-    app = FastAPI(title="clerk-sync reference service", lifespan=clerk.lifespan)
+    app = FastAPI(title="clerk-sync reference service", lifespan=_with_retention(clerk.lifespan, settings))
     install_exception_handlers(app, all_errors=True)
     app.include_router(webhook_router())
     app.include_router(metrics_router())

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session, sessionmaker
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from clerk_sync.db.engine import create_engine, create_sessionmaker, create_sync_engine_for, engine_options
 from clerk_sync.db.failures import unavailable_on_failure, unavailable_on_failure_sync
@@ -168,9 +168,7 @@ class AsyncSQLAlchemyStore(Generic[M]):
             return None
         if action == "deleted":
             raise UserDeletedError()
-        # Constructed, then made "loaded": no history, no pending state, as if a session had loaded it.
-        user = self.model(**row)
-        make_transient_to_detached(user)
+        user = self._ops.loaded(row)
         return SyncResult(user, action, profile.source)
 
     async def sync(self, profile: UserProfile, *, raise_if_deleted: bool = True) -> SyncResult[M]:

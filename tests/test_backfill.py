@@ -315,7 +315,8 @@ async def test_interrupted_run_resumes_after_its_last_finished_page(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """A run told to stop after its first page, then a resumed one told to stop after two, keep a checkpoint;
-    the final ``resume`` requests none of those pages again, imports the rest, and clears the checkpoint. Without ``resume`` a run starts from the first page."""
+    the final ``resume`` requests none of those pages again, imports the rest, and clears the checkpoint.
+    With no checkpoint left, ``resume`` starts from the first page."""
     with FakeClerkBackend(secret_key=SECRET, users=population(1000)) as backend:
         first = await run(backend, sessions, page_size=100, should_stop=lambda: True)
         assert (first.interrupted, first.pages, first.seen) == (True, 1, 100)

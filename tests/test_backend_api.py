@@ -165,15 +165,15 @@ async def test_deletions_during_paging_skip_no_one_only_with_created_at(
 
     def churn(number: int) -> None:
         if number > 1:  # after the first page: delete two users already read, sign one up
-            clerk.remove_user(f"user_{next(deleted):05d}")
-            clerk.remove_user(f"user_{next(deleted):05d}")
-            clerk.add_user(make_user_json(f"user_new_{number}", created_at=BASE_MS + 1000 + number))
+            backend.remove_user(f"user_{next(deleted):05d}")
+            backend.remove_user(f"user_{next(deleted):05d}")
+            backend.add_user(make_user_json(f"user_new_{number}", created_at=BASE_MS + 1000 + number))
 
-    async with FakeClerkBackend(users=users, on_list=churn) as clerk:
+    async with FakeClerkBackend(users=users, on_list=churn) as backend:
         ids = [
-            user["id"] async for page in _api(http, clerk, sleeps).iter_user_pages(10, paging=paging) for user in page
+            user["id"] async for page in _api(http, backend, sleeps).iter_user_pages(10, paging=paging) for user in page
         ]
-    survivors = {user["id"] for user in clerk.users if not user["id"].startswith("user_new_")}
+    survivors = {user["id"] for user in backend.users if not user["id"].startswith("user_new_")}
     assert len(ids) == len(set(ids))
     assert survivors.issubset(ids) is not skips
 
@@ -389,7 +389,7 @@ def test_fake_serves_sync_tests_and_clerk_paging_rules() -> None:
             ]
             assert client.get("/v1/users", params={**cursor, "offset": 2}).status_code == 422
             assert client.get("/v1/users", params={**cursor, "order_by": "-updated_at"}).status_code == 422
-            window = {"limit": 10, "order_by": "+created_at", "created_at_after": BASE_MS + 1}
+            window: dict[str, str | int] = {"limit": 10, "order_by": "+created_at", "created_at_after": BASE_MS + 1}
             assert [u["id"] for u in client.get("/v1/users", params=window).json()] == [
                 "user_00002",
                 "user_00003",

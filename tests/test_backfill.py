@@ -321,9 +321,12 @@ async def test_interrupted_run_resumes_after_its_last_finished_page(
         first = await run(backend, sessions, page_size=100, should_stop=lambda: True)
         assert (first.interrupted, first.pages, first.seen) == (True, 1, 100)
         asked: list[None] = []
-        second = await run(
-            backend, sessions, page_size=100, resume=True, should_stop=lambda: asked.append(None) or len(asked) == 2
-        )
+
+        def after_two_pages() -> bool:
+            asked.append(None)
+            return len(asked) == 2
+
+        second = await run(backend, sessions, page_size=100, resume=True, should_stop=after_two_pages)
         assert (second.resumed, second.interrupted, second.pages) == (True, True, 2)
         [checkpoint] = await checkpoints(sessions)
         assert checkpoint.users == second.seen

@@ -10,6 +10,7 @@ import pytest
 
 from clerk_sync.db import current_revisions, head_revisions
 from clerk_sync.testing import FakeClerkBackend, make_user_json
+from clerk_sync.testing.backend import RecordedRequest
 from tests.processes import CLI, clean_env, run_cli, wait_for
 
 SECRET = "sk_test_cli"
@@ -129,7 +130,10 @@ def test_ctrl_c_stops_after_the_page_and_resume_finishes(tmp_path: Path) -> None
         process = subprocess.Popen(
             command, cwd=tmp_path, env=clean_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        lists = lambda: [r for r in backend.requests if r.path == "/v1/users"]  # noqa: E731
+
+        def lists() -> list[RecordedRequest]:
+            return [r for r in backend.requests if r.path == "/v1/users"]
+
         wait_for(lambda: len(lists()) >= 3, timeout=60, failure=lambda: "the backfill never reached its third page")
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)

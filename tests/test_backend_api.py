@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clerk_sync.backend_api import BackendAPI
+from clerk_sync.backend_api import API_VERSION, BackendAPI, PageKey, Paging
 from clerk_sync.errors import BackendAPIError, ConfigurationError
 from clerk_sync.profile import Source
 from clerk_sync.testing.backend import FakeClerkBackend, make_user_json
@@ -104,9 +104,78 @@ async def test_paging_yields_every_user_exactly_once_oldest_first(http, sleeps, 
 async def test_paging_stops_after_a_short_page(http, sleeps) -> None:
     """A page shorter than the limit is the last one: no further request is made."""
     async with FakeClerkBackend(users=_users(1203)) as clerk:
-        pages = [page async for page in _api(http, clerk, sleeps).iter_user_pages(500)]
+        pages = [page async for page in _api(http, clerk, sleeps).iter_user_pages(500, paging="offset")]
     assert [len(page) for page in pages] == [500, 500, 203]
     assert [r.query["offset"] for r in clerk.requests] == [["0"], ["500"], ["1000"]]
+
+
+@pytest.mark.anyio
+async def test_created_at_paging_asks_past_the_newest_millisecond_read(http, sleeps) -> None:
+    """The default walk asks ``created_at_after=<newest read> - 1`` with the version header, drops the one user
+    read twice at the boundary, yields each user once, and stops after a short page."""
+    async with FakeClerkBackend(users=_users(1203)) as clerk:
+        pages = [page async for page in _api(http, clerk, sleeps).iter_user_pages()]
+    ids = [user["id"] for page in pages for user in page]
+    assert ids == [f"user_{i:05d}" for i in range(1203)]
+    assert [len(page) for page in pages] == [500, 499, 204]
+    assert [r.query.get("created_at_after") for r in clerk.requests] == [
+        None,
+        [str(BASE_MS + 499 - 1)],
+        [str(BASE_MS + 998 - 1)],
+    ]
+    assert all("offset" not in r.query and r.query["order_by"] == ["+created_at"] for r in clerk.requests)
+    assert {r.headers["clerk-api-version"] for r in clerk.requests} == {API_VERSION}
+
+
+@pytest.mark.anyio
+async def test_created_at_paging_splits_a_crowded_millisecond(http, sleeps) -> None:
+    """1 100 users created in one millisecond (a bulk import) are still each yielded exactly once."""
+    users = [make_user_json(f"user_{i:05d}", created_at=BASE_MS) for i in range(1100)]
+    users += [make_user_json("user_later", created_at=BASE_MS + 1)]
+    async with FakeClerkBackend(users=users) as clerk:
+        ids = [user["id"] async for page in _api(http, clerk, sleeps).iter_user_pages(500) for user in page]
+    assert sorted(ids) == sorted(user["id"] for user in users)
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.anyio
+async def test_created_at_paging_resumes_after_a_key(http, sleeps) -> None:
+    """``after`` starts past a page key: the users up to it are not requested again."""
+    async with FakeClerkBackend(users=_users(10)) as clerk:
+        api = _api(http, clerk, sleeps)
+        start = PageKey(BASE_MS + 3, frozenset({"user_00003"}))
+        keyed = [(page, key) async for page, key in api.iter_keyed_user_pages(4, after=start)]
+    assert [[user["id"] for user in page] for page, _ in keyed] == [
+        ["user_00004", "user_00005", "user_00006"],  # the fourth place holds user_00003, read before
+        ["user_00007", "user_00008", "user_00009"],
+    ]
+    assert keyed[-1][1] == PageKey(BASE_MS + 9, frozenset({"user_00009"}))
+    assert clerk.requests[0].query["created_at_after"] == [str(BASE_MS + 2)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("paging", "skips"), [("offset", True), ("created_at", False)])
+async def test_deletions_during_paging_skip_no_one_only_with_created_at(
+    http, sleeps, paging: Paging, skips: bool
+) -> None:
+    """Deleting already-read users and signing up new ones between pages makes offset paging skip users that
+    existed all along; the created_at walk yields every one of them exactly once."""
+    users = _users(100)
+    deleted = iter(range(100))
+
+    def churn(number: int) -> None:
+        if number > 1:  # after the first page: delete two users already read, sign one up
+            backend.remove_user(f"user_{next(deleted):05d}")
+            backend.remove_user(f"user_{next(deleted):05d}")
+            backend.add_user(make_user_json(f"user_new_{number}", created_at=BASE_MS + 1000 + number))
+
+    async with FakeClerkBackend(users=users, on_list=churn) as backend:
+        ids = [
+            user["id"] async for page in _api(http, backend, sleeps).iter_user_pages(10, paging=paging) for user in page
+        ]
+    survivors = {user["id"] for user in backend.users if not user["id"].startswith("user_new_")}
+    assert len(ids) == len(set(ids))
+    assert survivors.issubset(ids) is not skips
 
 
 @pytest.mark.anyio
@@ -320,6 +389,14 @@ def test_fake_serves_sync_tests_and_clerk_paging_rules() -> None:
             ]
             assert client.get("/v1/users", params={**cursor, "offset": 2}).status_code == 422
             assert client.get("/v1/users", params={**cursor, "order_by": "-updated_at"}).status_code == 422
+            window: dict[str, str | int] = {"limit": 10, "order_by": "+created_at", "created_at_after": BASE_MS + 1}
+            assert [u["id"] for u in client.get("/v1/users", params=window).json()] == [
+                "user_00002",
+                "user_00003",
+                "user_00004",
+            ]
+            window["created_at_before"] = BASE_MS + 4
+            assert [u["id"] for u in client.get("/v1/users", params=window).json()] == ["user_00002", "user_00003"]
             assert client.get("/v1/users/count").json() == {"object": "total_count", "total_count": 5}
             assert client.get("/v1/jwks").json() == {"keys": []}
             clerk.remove_user("user_00000")
@@ -327,4 +404,4 @@ def test_fake_serves_sync_tests_and_clerk_paging_rules() -> None:
             assert missing.status_code == 404
             assert missing.json()["errors"][0]["code"] == "resource_not_found"
             assert client.get("/v1/users", headers={"Authorization": "Bearer nope"}).status_code == 401
-        assert clerk.request_count == 9
+        assert clerk.request_count == 11

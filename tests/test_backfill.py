@@ -13,8 +13,9 @@ from sqlalchemy import func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from clerk_sync.backend_api import BackendAPI
-from clerk_sync.backfill import BackfillReport, PlannedChange, backfill
+from clerk_sync.backfill import BackfillReport, PlannedChange, RequestPacer, backfill, rate_limit_for
 from clerk_sync.db import AsyncSQLAlchemyStore, User, create_engine, create_sessionmaker, upgrade
+from clerk_sync.db.models import BackfillCheckpoint
 from clerk_sync.profile import Source, UserProfile
 from clerk_sync.testing import FakeClerkBackend, make_user_json
 from tests.databases import DATABASE_KINDS, database_url
@@ -92,7 +93,7 @@ def counts(report: BackfillReport) -> dict[str, int]:
 @pytest.mark.parametrize("page_size", [500, 100])
 async def test_thousands_of_users_with_429_and_500(sessions: async_sessionmaker[AsyncSession], page_size: int) -> None:
     """2,600 users over 6 or 26 pages, one 429 (Retry-After honoured) and one 500: each user exactly once with
-    the right fields; a second run finds every user unchanged and sends no write at all."""
+    the right fields; a second run finds every user unchanged and writes nothing but its own checkpoint."""
     users = population(2600)
     with FakeClerkBackend(secret_key=SECRET, users=users) as backend:
         too_many = backend.fail(429, on_request=3, retry_after=7)
@@ -125,7 +126,8 @@ async def test_thousands_of_users_with_429_and_500(sessions: async_sessionmaker[
         with recording(_engine(sessions)) as writes:
             second = await run(backend, sessions, page_size=page_size)
         assert counts(second) == {"seen": 2600, "unchanged": 2600}
-        assert writes.writes == []
+        assert writes.writes != []
+        assert [sql for sql in writes.writes if "clerk_backfill_checkpoints" not in sql] == []
         assert await snapshot(sessions) == before
 
 
@@ -273,3 +275,123 @@ async def test_progress_is_reported_per_user(sessions: async_sessionmaker[AsyncS
     with FakeClerkBackend(secret_key=SECRET, users=population(250)) as backend:
         await run(backend, sessions, page_size=100, progress=lambda r: seen.append((r.seen, r.created)))
     assert seen == [(n, n) for n in range(1, 251)]
+
+
+# -- stable paging, checkpoints, pacing ---------------------------------------------------------------------
+
+
+async def checkpoints(sessions: async_sessionmaker[AsyncSession]) -> list[BackfillCheckpoint]:
+    async with sessions() as session:
+        return list((await session.execute(select(BackfillCheckpoint))).scalars())
+
+
+async def test_users_created_and_deleted_mid_run_skip_no_one(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """While the backfill runs, before every page Clerk deletes three users already imported and one not yet
+    read, and two people sign up: every user that existed for the whole run is imported exactly once.
+    (Offset paging fails the same churn: test_deletions_during_paging_skip_no_one_only_with_created_at.)"""
+    users = population(400)
+    gone: list[str] = []
+
+    def churn(number: int) -> None:
+        if number == 1:
+            return
+        for victim in (3 * number, 3 * number + 1, 3 * number + 2, 399 - number):
+            backend.remove_user(f"user_{victim:05d}")
+            gone.append(f"user_{victim:05d}")
+        for j in range(2):
+            backend.add_user(make_user_json(f"user_new_{number}_{j}", created_at=BASE_MS + 5000 + 2 * number + j))
+
+    with FakeClerkBackend(secret_key=SECRET, users=users, on_list=churn) as backend:
+        report = await run(backend, sessions, page_size=20)
+    stored = await rows(sessions)
+    survivors = {user["id"] for user in users} - set(gone)
+    assert len(gone) > 40  # the churn really ran between pages
+    assert survivors <= set(stored)
+    assert report.seen == len(stored) == report.created  # none read twice
+    assert await checkpoints(sessions) == []  # a finished run leaves no checkpoint
+
+
+async def test_interrupted_run_resumes_after_its_last_finished_page(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A run told to stop after its first page, then a resumed one told to stop after two, keep a checkpoint;
+    the final ``resume`` requests none of those pages again, imports the rest, and clears the checkpoint.
+    With no checkpoint left, ``resume`` starts from the first page."""
+    with FakeClerkBackend(secret_key=SECRET, users=population(1000)) as backend:
+        first = await run(backend, sessions, page_size=100, should_stop=lambda: True)
+        assert (first.interrupted, first.pages, first.seen) == (True, 1, 100)
+        asked: list[None] = []
+
+        def after_two_pages() -> bool:
+            asked.append(None)
+            return len(asked) == 2
+
+        second = await run(backend, sessions, page_size=100, resume=True, should_stop=after_two_pages)
+        assert (second.resumed, second.interrupted, second.pages) == (True, True, 2)
+        [checkpoint] = await checkpoints(sessions)
+        assert checkpoint.users == second.seen
+        requested_before = backend.request_count
+        third = await run(backend, sessions, page_size=100, resume=True)
+        resumed_requests = backend.requests[requested_before:]
+        assert (third.resumed, third.interrupted) == (True, False)
+        assert first.seen + second.seen + third.seen == 1000
+        assert third.created == third.seen  # nothing read before was read again
+        assert resumed_requests[0].query["created_at_after"] == [str(checkpoint.last_created_at - 1)]
+        assert len(await rows(sessions)) == 1000
+        assert await checkpoints(sessions) == []
+        fresh = await run(backend, sessions, page_size=100, resume=True)
+        assert (fresh.resumed, fresh.seen, fresh.unchanged) == (False, 1000, 1000)
+
+
+async def test_dry_run_keeps_no_checkpoint(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A dry run writes nothing at all, not even a checkpoint."""
+    with FakeClerkBackend(secret_key=SECRET, users=population(30)) as backend:
+        await run(backend, sessions, page_size=10, dry_run=True, should_stop=lambda: True)
+    assert await checkpoints(sessions) == []
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the pacer sleeps (or a test advances it), so pacing is exact."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_rate_limit_follows_the_key_kind() -> None:
+    """Production keys get Clerk's 1000 per 10 s, development (and unknown) keys 100 per 10 s."""
+    assert rate_limit_for("sk_live_abc") == 100.0
+    assert rate_limit_for("sk_test_abc") == 10.0
+    assert rate_limit_for("something_else") == 10.0
+    with pytest.raises(ValueError, match="share"):
+        RequestPacer.for_key("sk_live_abc", 1.5)
+
+
+@pytest.mark.parametrize(("key", "per_10s"), [("sk_test_x", 20), ("sk_live_x", 200)])
+async def test_pacing_keeps_the_backfill_under_its_share(
+    sessions: async_sessionmaker[AsyncSession], key: str, per_10s: int
+) -> None:
+    """At the default 20% share, no 10 s window of the run holds more requests than 20% of the key's limit,
+    and every request waited for its slot (the clock moves only through the pacer's sleeps)."""
+    clock = FakeClock()
+    sent_at: list[float] = []
+    with FakeClerkBackend(
+        secret_key=SECRET, users=population(300), on_list=lambda _n: sent_at.append(clock.now)
+    ) as backend:
+        report = await run(
+            backend, sessions, page_size=10, pacer=RequestPacer.for_key(key, clock=clock, sleep=clock.sleep)
+        )
+    assert report.seen == 300
+    # every request after the first waited for its slot (plus, at most, one wait before the walk saw its end)
+    assert len(sent_at) - 1 <= len(clock.sleeps) <= len(sent_at)
+    assert len(sent_at) > 30
+    for i, start in enumerate(sent_at):
+        assert sum(1 for t in sent_at[i:] if t < start + 10) <= per_10s
+    assert clock.now == pytest.approx(len(clock.sleeps) * 10 / per_10s)

@@ -20,8 +20,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
@@ -33,9 +33,17 @@ from clerk_sync.errors import BackendAPIError, ConfigurationError
 from clerk_sync.mapping import profile_from_user_json
 from clerk_sync.profile import Source, UserProfile
 
-__all__ = ["DEFAULT_API_URL", "MAX_PAGE_SIZE", "BackendAPI", "SyncBackendAPI"]
+__all__ = ["API_VERSION", "DEFAULT_API_URL", "MAX_PAGE_SIZE", "BackendAPI", "PageKey", "Paging", "SyncBackendAPI"]
 
 DEFAULT_API_URL = "https://api.clerk.com"
+
+#: The Backend API version this client was written against, sent as ``Clerk-API-Version`` so a new Clerk
+#: version never changes what we parse: the newest spec in github.com/clerk/openapi-specs,
+#: ``bapi/2026-05-12.yml`` (``info.version: '2026-05-12'``; see clerk.com/docs/versioning/available-versions).
+API_VERSION = "2026-05-12"
+
+#: How ``iter_user_pages`` walks the list; see its docstring.
+Paging = Literal["created_at", "cursor", "offset"]
 
 #: Clerk rejects ``limit`` above 500 on ``GET /v1/users``.
 MAX_PAGE_SIZE = 500
@@ -58,6 +66,19 @@ class _Attempt:
     delay: float | None = None
     problem: str = ""
     status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """Where a ``created_at`` walk stands: the newest ``created_at`` (ms) read, and the ids read at that instant.
+
+    Both parts are values, not positions, so no create or delete elsewhere in the list can move them; the ids
+    let the next page ask for ``created_at >= created_at`` and drop the users already read in that millisecond.
+    This is what a backfill checkpoint stores.
+    """
+
+    created_at: int
+    ids: frozenset[str] = field(default_factory=frozenset)
 
 
 class _BackendAPIBase:
@@ -86,6 +107,7 @@ class _BackendAPIBase:
             "Authorization": f"Bearer {secret_key.strip()}",
             "Accept": "application/json",
             "User-Agent": _user_agent(),
+            "Clerk-API-Version": API_VERSION,
         }
         self._base = api_url.rstrip("/") + "/v1"
         self._max_attempts = max_attempts
@@ -188,24 +210,27 @@ class BackendAPI(_BackendAPIBase):
         return _total_count(await self._get("/users/count"))
 
     async def iter_user_pages(
-        self, page_size: int = MAX_PAGE_SIZE, *, paging: Literal["offset", "cursor"] = "offset"
+        self, page_size: int = MAX_PAGE_SIZE, *, paging: Paging = "created_at"
     ) -> AsyncIterator[list[Mapping[str, Any]]]:
-        """Every user, a page at a time, oldest first; stops after the first page shorter than ``page_size``.
+        """Every user, a page at a time, oldest first.
 
-        ``offset`` paging is the default because every Clerk API version supports it. The order is
-        ``+created_at``: Clerk's default (newest first) would shift every offset by one for each sign-up
-        during a long backfill, skipping users; oldest-first puts new sign-ups after the last page instead
-        (and they reach the table through tokens and webhooks anyway). A deletion during the run can still
-        shift one later user onto an already-read page; deleted users are handled by ``user.deleted``, and a
-        skipped live user is created at their next request, so the backfill stays a best-effort catch-up.
+        ``created_at`` (the default) pages by value: each request asks for ``order_by=+created_at`` and
+        ``created_at_after=<newest created_at read> - 1`` (Clerk's filter is strict, in milliseconds), dropping
+        the users already read in that millisecond (``iter_keyed_user_pages``). A user deleted or created
+        anywhere in the list moves no other user, so every user that exists for the whole walk is yielded
+        exactly once; sign-ups land after the last page.
 
-        ``paging="cursor"`` uses ``starting_after=<last id>`` instead: immune to deletions and fast at any
-        depth, but only on API versions that know the parameter. A server that silently ignores it would
-        repeat the first page forever, so a page that repeats an id of the previous one raises
-        ``BackendAPIError``.
+        ``offset`` (``offset=n``) is kept for comparison only: a deletion during the walk shifts every later
+        user one place down, onto a page already read, and that user is skipped. ``cursor``
+        (``starting_after=<last id>``) is position-free too, but Clerk's spec does not say what a cursor naming
+        a user deleted meanwhile does, and the fake answers 422; a server that ignores the cursor (the same
+        page again) raises ``BackendAPIError``.
         """
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if paging == "created_at":
+            async for page, _key in self.iter_keyed_user_pages(page_size):
+                yield page
+            return
+        _check_page_size(page_size)
         offset = 0
         cursor: str | None = None
         previous_ids: set[str] = set()
@@ -227,6 +252,44 @@ class BackendAPI(_BackendAPIBase):
             offset += len(page)
             cursor = ids[-1]
             previous_ids = set(ids)
+
+    async def iter_keyed_user_pages(
+        self, page_size: int = MAX_PAGE_SIZE, *, after: PageKey | None = None
+    ) -> AsyncGenerator[tuple[list[Mapping[str, Any]], PageKey], None]:
+        """The ``created_at`` walk, each page with the key to resume after it; ``after`` starts past a key.
+
+        Users created in one millisecond are told apart by id. Should more than a page of them share the
+        newest millisecond (a bulk import with a custom ``created_at`` can do that), the next request adds an
+        ``offset`` within that millisecond, overlapping half a page so a few deletions there skip no one.
+        A server that ignores ``created_at_after`` or the order raises ``BackendAPIError`` instead of looping.
+        """
+        _check_page_size(page_size)
+        key = after
+        stalled = False
+        while True:
+            params: dict[str, str | int] = {"limit": page_size, "order_by": "+created_at"}
+            if key is not None:
+                params["created_at_after"] = key.created_at - 1
+                if len(key.ids) >= page_size:
+                    params["offset"] = len(key.ids) - page_size // 2
+            page = _user_list(await self._get("/users", params=params))
+            fresh = _fresh_users(page, key)
+            stamps = [stamp for stamp in map(_created_at, fresh) if stamp is not None]
+            if stamps:
+                newest = stamps[-1]
+                ids = {user["id"] for user in fresh if _created_at(user) == newest}
+                if key is not None and key.created_at == newest:
+                    ids |= key.ids
+                key = PageKey(newest, frozenset(ids))
+            if fresh:
+                stalled = False
+                yield fresh, key if key is not None else PageKey(0)
+            elif len(page) == page_size:
+                if stalled:
+                    raise BackendAPIError("GET /v1/users returned the same users twice; paging is not advancing")
+                stalled = True
+            if len(page) < page_size:
+                return
 
     async def _get(
         self, path: str, *, params: Mapping[str, str | int] | None = None, allow_not_found: bool = False
@@ -299,6 +362,38 @@ class SyncBackendAPI(_BackendAPIBase):
                 return judged.body
             self._sleep(self._give_up_or_wait(path, attempt, judged))
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_page_size(page_size: int) -> None:
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+
+
+def _fresh_users(page: list[Mapping[str, Any]], key: PageKey | None) -> list[Mapping[str, Any]]:
+    """The users of a ``created_at`` page not read before; raises when the page breaks the walk's contract."""
+    floor = key.created_at if key is not None else None
+    previous: int | None = floor
+    fresh: list[Mapping[str, Any]] = []
+    for user in page:
+        created = _created_at(user)
+        if created is None:
+            fresh.append(user)  # unreadable: the caller judges it; it cannot move the walk's key
+            continue
+        if previous is not None and created < previous:
+            raise BackendAPIError(
+                "GET /v1/users ignored order_by=+created_at or created_at_after; paging cannot continue",
+                status_code=200,
+            )
+        previous = created
+        if key is not None and created == key.created_at and user["id"] in key.ids:
+            continue
+        fresh.append(user)
+    return fresh
+
+
+def _created_at(user: Mapping[str, Any]) -> int | None:
+    created = user.get("created_at")
+    return created if isinstance(created, int) and not isinstance(created, bool) else None
 
 
 def _user_path(user_id: str) -> str:

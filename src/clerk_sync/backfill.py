@@ -4,31 +4,108 @@ Users who signed up before the app existed never made a request, and webhooks ma
 endpoint was down. The backfill pages through the Backend API and syncs each user with source ``backfill``, so
 versions still decide: a re-run writes nothing, a stale page never overwrites a fresher row, and a tombstone is
 never resurrected. ``prune`` tombstones local users Clerk no longer has, but only after Clerk confirms each one
-with a 404: offset paging can miss a user, a confirmed 404 cannot.
+with a 404: a user missing from the listing is only a candidate, a confirmed 404 is proof.
+
+Pages are walked by ``created_at`` value (``BackendAPI.iter_keyed_user_pages``), so users created or deleted
+in Clerk while the run goes on never make it skip anyone. After each finished page the walk's key is written
+to ``clerk_backfill_checkpoints``; ``resume=True`` starts after it, and a finished run deletes it. Requests
+are paced (``RequestPacer``) to a share of Clerk's per-key rate limit, which the live app shares.
 
 This module knows no web framework and no terminal: the CLI adds the progress bar and the summary table.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlalchemy import delete, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
 
-from clerk_sync.backend_api import MAX_PAGE_SIZE, BackendAPI
+from clerk_sync.backend_api import MAX_PAGE_SIZE, BackendAPI, PageKey
 from clerk_sync.db import Action, AsyncSQLAlchemyStore
 from clerk_sync.db.failures import unavailable_on_failure
+from clerk_sync.db.mixin import utcnow
+from clerk_sync.db.models import BackfillCheckpoint
 from clerk_sync.errors import BackendAPIError
 from clerk_sync.mapping import profile_from_user_json
 from clerk_sync.profile import Source, UserDeletion, UserProfile
 from clerk_sync.store import carried_values, changed_columns, created_changes
 
-__all__ = ["BackfillReport", "PlannedAction", "PlannedChange", "Progress", "backfill"]
+__all__ = [
+    "DEFAULT_RATE_SHARE",
+    "BackfillReport",
+    "PlannedAction",
+    "PlannedChange",
+    "Progress",
+    "RequestPacer",
+    "backfill",
+    "rate_limit_for",
+]
+
+#: The share of Clerk's per-key rate limit a backfill spends by default: the live app keeps the other 80%.
+DEFAULT_RATE_SHARE = 0.2
+
+#: Clerk's Backend API limit per secret key, in requests per 10 s (clerk.com/docs, "Rate limits", and the
+#: ``/v1/users`` description of bapi/2026-05-12.yml): production keys (``sk_live_``) 1000, development 100.
+_LIMIT_PER_10S = {"live": 1000, "test": 100}
+
+#: The checkpoint row of the one walk a backfill makes.
+_WALK = "users"
+
+
+def rate_limit_for(secret_key: str) -> float:
+    """Clerk's request limit for this key, per second: production for ``sk_live_``, development otherwise.
+
+    An unrecognised key gets the development limit: guessing low costs time, guessing high costs the live
+    app its 429s.
+    """
+    kind = "live" if secret_key.strip().startswith("sk_live_") else "test"
+    return _LIMIT_PER_10S[kind] / 10.0
+
+
+class RequestPacer:
+    """Spaces requests evenly at ``rate`` per second: ``await pacer.wait()`` before each one.
+
+    Even spacing rather than a burst bucket: the limit is a 10 s window shared with the live app, and a
+    backfill that bursts at the start of each window starves the app's requests in it. ``clock`` and
+    ``sleep`` are injectable so tests check the pacing without waiting.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if not rate > 0:
+            raise ValueError("rate must be positive")
+        self.interval = 1.0 / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next: float | None = None
+
+    @classmethod
+    def for_key(cls, secret_key: str, share: float = DEFAULT_RATE_SHARE, **kwargs: Any) -> RequestPacer:
+        """A pacer spending ``share`` (0 < share <= 1) of the key's Clerk rate limit."""
+        if not 0 < share <= 1:
+            raise ValueError("the rate share must be above 0 and at most 1")
+        return cls(rate_limit_for(secret_key) * share, **kwargs)
+
+    async def wait(self) -> None:
+        """Return when the next request may go."""
+        now = self._clock()
+        if self._next is not None and self._next > now:
+            await self._sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval
+
 
 #: The writes a run can make: a new row, a changed row, a tombstone for a user Clerk no longer has.
 PlannedAction = Literal["created", "updated", "pruned"]
@@ -61,6 +138,9 @@ class BackfillReport:
     deleted: int = 0
     invalid: int = 0
     pruned: int = 0
+    pages: int = 0
+    resumed: bool = False
+    interrupted: bool = False
     planned: list[PlannedChange] = field(default_factory=list)
 
     @property
@@ -89,25 +169,77 @@ async def backfill(
     page_size: int = MAX_PAGE_SIZE,
     include_private_metadata: bool = False,
     progress: Progress | None = None,
+    resume: bool = False,
+    pacer: RequestPacer | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> BackfillReport:
     """Sync every user the Backend API lists; with ``prune``, tombstone local users Clerk confirms are gone.
 
-    Each user commits on its own: an interrupted run keeps what it did, and a re-run resumes for free because
-    unchanged users cost one read. Raises ``BackendAPIError`` when Clerk stays unreachable through the client's
-    retries, ``DatabaseUnavailableError`` when the database does.
+    Each user commits on its own and each finished page records a checkpoint (not in a dry run), so an
+    interrupted run keeps what it did and ``resume=True`` continues after the last finished page; without a
+    checkpoint ``resume`` starts from the beginning. ``should_stop()`` is asked after every page: when it says
+    yes the run ends there with ``interrupted`` set and the checkpoint kept (and no prune, which needs the
+    whole listing). ``pacer`` spaces every Backend API request. Raises ``BackendAPIError`` when Clerk stays
+    unreachable through the client's retries, ``DatabaseUnavailableError`` when the database does.
     """
     report = BackfillReport(dry_run=dry_run)
     # Taken before the first page: a row created after this instant may belong to a sign-up the listing missed.
     started = datetime.now(UTC)
     seen: set[str] = set()
-    async for page in api.iter_user_pages(page_size):
+    after = await _load_checkpoint(store) if resume else None
+    report.resumed = after is not None
+    pages = api.iter_keyed_user_pages(page_size, after=after)
+    while True:
+        if pacer is not None:
+            await pacer.wait()
+        try:
+            page, key = await anext(pages)
+        except StopAsyncIteration:
+            break
         for user in page:
             await _one(store, user, report, seen, dry_run, include_private_metadata)
             if progress is not None:
                 progress(report)
+        report.pages += 1
+        if not dry_run:
+            await _save_checkpoint(store, key, report)
+        if should_stop is not None and should_stop():
+            await pages.aclose()
+            report.interrupted = True
+            return report
     if prune:
-        await _prune(api, store, report, seen, started, dry_run)
+        await _prune(api, store, report, seen, started, dry_run, pacer)
+    if not dry_run:
+        await _clear_checkpoint(store)
     return report
+
+
+async def _load_checkpoint(store: AsyncSQLAlchemyStore[Any]) -> PageKey | None:
+    async with store.sessionmaker() as session, unavailable_on_failure(session):
+        row = await session.get(BackfillCheckpoint, _WALK)
+        if row is None:
+            return None
+        return PageKey(row.last_created_at, frozenset(json.loads(row.last_ids)))
+
+
+async def _save_checkpoint(store: AsyncSQLAlchemyStore[Any], key: PageKey, report: BackfillReport) -> None:
+    async with store.sessionmaker() as session, unavailable_on_failure(session):
+        row = await session.get(BackfillCheckpoint, _WALK)
+        if row is None:
+            row = BackfillCheckpoint(name=_WALK, pages=0, users=0)
+            session.add(row)
+        row.last_created_at = key.created_at
+        row.last_ids = json.dumps(sorted(key.ids))
+        row.pages = report.pages
+        row.users = report.seen
+        row.updated_at = utcnow()
+        await session.commit()
+
+
+async def _clear_checkpoint(store: AsyncSQLAlchemyStore[Any]) -> None:
+    async with store.sessionmaker() as session, unavailable_on_failure(session):
+        await session.execute(delete(BackfillCheckpoint).where(BackfillCheckpoint.name == _WALK))
+        await session.commit()
 
 
 async def _one(
@@ -175,6 +307,7 @@ async def _prune(
     seen: set[str],
     started: datetime,
     dry_run: bool,
+    pacer: RequestPacer | None,
 ) -> None:
     model = store.model
     async with store.sessionmaker() as session, unavailable_on_failure(session):
@@ -187,8 +320,10 @@ async def _prune(
         ).scalars()
         candidates = [clerk_id for clerk_id in local if clerk_id not in seen]
     for clerk_id in candidates:
+        if pacer is not None:
+            await pacer.wait()
         if await api.get_user(clerk_id) is not None:
-            continue  # paging missed it (a deletion shifted the offsets); Clerk still has the user
+            continue  # not listed this run (e.g. read before a resume, or created meanwhile); Clerk has the user
         report.pruned += 1
         if dry_run:
             report.planned.append(PlannedChange(clerk_id, "pruned", ("deleted_at",)))

@@ -155,8 +155,23 @@ def backfill(
         bool, typer.Option("--prune", help="Tombstone local users Clerk confirms are gone (never hard-deletes).")
     ] = False,
     page_size: Annotated[int, typer.Option(help="Users per Backend API page.", min=1, max=500)] = 500,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run after its last finished page.")
+    ] = False,
+    rate_share: Annotated[
+        float,
+        typer.Option(
+            envvar="CLERK_BACKFILL_RATE_SHARE",
+            help="Share of Clerk's per-key rate limit to spend (the live app shares it).",
+            min=0.01,
+            max=1.0,
+        ),
+    ] = 0.2,
 ) -> None:
-    """Import every user from the Clerk Backend API (CLERK_SECRET_KEY) through the sync engine."""
+    """Import every user from the Clerk Backend API (CLERK_SECRET_KEY) through the sync engine.
+
+    Ctrl-C stops after the current page; ``--resume`` continues from there.
+    """
     from clerk_sync.db.failures import is_unavailable
 
     try:
@@ -166,7 +181,7 @@ def backfill(
         url = _database_url()
         _check_sqlite_directory(url)
         with _log_to(err):
-            report = asyncio.run(_run_backfill(settings, url, dry_run, prune, page_size))
+            report = asyncio.run(_run_backfill(settings, url, dry_run, prune, page_size, resume, rate_share))
     except ConfigurationError as exc:
         raise _fail(exc) from None
     except ClerkSyncError as exc:
@@ -178,6 +193,14 @@ def backfill(
         err.print(f"[bold red]error:[/] DATABASE_URL: database unavailable ({type(exc).__name__})", soft_wrap=True)
         raise typer.Exit(code=1) from None
     _print_report(report)
+    if report.interrupted:
+        err.print(
+            f"interrupted after {report.pages} pages ({report.seen} users); "
+            "run `clerk-sync backfill --resume` to continue",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=130)
 
 
 def _check_sqlite_directory(url: str) -> None:
@@ -221,16 +244,18 @@ def _log_to(console: Console) -> Iterator[None]:
 
 
 async def _run_backfill(
-    settings: ClerkSettings, url: str, dry_run: bool, prune: bool, page_size: int
+    settings: ClerkSettings, url: str, dry_run: bool, prune: bool, page_size: int, resume: bool, rate_share: float
 ) -> BackfillReport:
+    import signal
     from functools import partial
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from clerk_sync.backend_api import BackendAPI
+    from clerk_sync.backfill import RequestPacer
     from clerk_sync.backfill import backfill as run
     from clerk_sync.core import ClerkCore
-    from clerk_sync.db import AsyncSQLAlchemyStore, upgrade
+    from clerk_sync.db import AsyncSQLAlchemyStore, current_revisions, head_revisions, upgrade
 
     assert settings.secret_key is not None
     # A backfill writes; it has no steady state to read fast, and it verifies no token (no JWKS fetch).
@@ -239,8 +264,23 @@ async def _run_backfill(
         assert isinstance(core.store, AsyncSQLAlchemyStore)
         if url.startswith("sqlite"):
             await upgrade(core.store.engine)
+        elif await current_revisions(core.store.engine) != head_revisions():
+            raise ConfigurationError(
+                "DATABASE_URL: the schema is not at the latest revision; run `clerk-sync db upgrade`"
+            )
         secret = settings.secret_key.get_secret_value()
         api = BackendAPI(core.http, secret, api_url=settings.api_url, max_attempts=6)  # patient: no user waits
+        pacer = RequestPacer.for_key(secret, rate_share)
+        # Ctrl-C ends the run after the current page (its checkpoint written); a second one is the default again.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def interrupt() -> None:
+            stop.set()
+            loop.remove_signal_handler(signal.SIGINT)
+
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+        await pacer.wait()  # the count is a request too
         try:
             total: int | None = await api.count_users()
         except ClerkSyncError:
@@ -259,15 +299,21 @@ async def _run_backfill(
                 counts = " ".join(f"{name} {getattr(report, name)}" for name in _COUNTS[1:5])
                 bar.update(task, completed=report.seen, counts=counts)
 
-            return await run(
-                api,
-                core.store,
-                dry_run=dry_run,
-                prune=prune,
-                page_size=page_size,
-                include_private_metadata=settings.include_private_metadata,
-                progress=advance,
-            )
+            try:
+                return await run(
+                    api,
+                    core.store,
+                    dry_run=dry_run,
+                    prune=prune,
+                    page_size=page_size,
+                    include_private_metadata=settings.include_private_metadata,
+                    progress=advance,
+                    resume=resume,
+                    pacer=pacer,
+                    should_stop=stop.is_set,
+                )
+            finally:
+                loop.remove_signal_handler(signal.SIGINT)
 
 
 _COUNTS = ("seen", "created", "updated", "unchanged", "skipped", "pruned")

@@ -27,7 +27,7 @@ async def test_upgrade_creates_the_model_schema(db_url: str) -> None:
     await upgrade(db_url)
 
     assert await schema_diff(db_url) == []
-    assert await current_revisions(db_url) == head_revisions() == frozenset({"0001"})
+    assert await current_revisions(db_url) == head_revisions() == frozenset({"0002"})
 
 
 async def test_upgrade_is_idempotent_and_runs_inside_an_event_loop(db_url: str) -> None:
@@ -44,7 +44,7 @@ async def test_upgrade_is_idempotent_and_runs_inside_an_event_loop(db_url: str) 
     finally:
         await engine.dispose()
 
-    assert tables == {"users", "clerk_webhook_events", VERSION_TABLE}
+    assert tables == {"users", "clerk_webhook_events", "clerk_backfill_checkpoints", VERSION_TABLE}
     assert result.action == "created"
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from clerk_sync.db import current_revisions, head_revisions
 from clerk_sync.testing import FakeClerkBackend, make_user_json
-from tests.processes import run_cli
+from clerk_sync.testing.backend import RecordedRequest
+from tests.processes import CLI, clean_env, run_cli, wait_for
 
 SECRET = "sk_test_cli"
 
@@ -114,3 +117,39 @@ def test_backfill_wrong_key_is_one_line(tmp_path: Path) -> None:
     assert "401" in result.stderr
     assert "wrong_key_value" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_after_the_page_and_resume_finishes(tmp_path: Path) -> None:
+    """SIGINT mid-run ends the command cleanly (exit 130, one line saying how to resume, no traceback) after
+    the current page; `--resume` then imports the rest without requesting any finished page again."""
+    users = [make_user_json(f"user_sig_{i:04d}", created_at=1_700_000_000_000 + i) for i in range(600)]
+    env = {"CLERK_SECRET_KEY": SECRET, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sig.db"}
+    with FakeClerkBackend(secret_key=SECRET, users=users, latency=0.2) as backend:
+        env["CLERK_API_URL"] = backend.url
+        command = [CLI, "backfill", "--page-size", "50", "--rate-share", "1"]
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=clean_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+        def lists() -> list[RecordedRequest]:
+            return [r for r in backend.requests if r.path == "/v1/users"]
+
+        wait_for(lambda: len(lists()) >= 3, timeout=60, failure=lambda: "the backfill never reached its third page")
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+        assert "Traceback" not in stderr
+        [hint] = [line for line in stderr.splitlines() if "--resume" in line]
+        assert hint.startswith("interrupted after ")
+        interrupted = summary(stdout)
+        first_run = [r.query.get("created_at_after", ["start"])[0] for r in lists()]
+        resumed = run_cli(
+            "backfill", "--resume", "--rate-share", "1", "--page-size", "50", cwd=tmp_path, env=env, timeout=120
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        second_run = [r.query.get("created_at_after", ["start"])[0] for r in lists()][len(first_run) :]
+        assert second_run[0] not in first_run  # the finished pages were not requested again
+        assert not set(second_run) & set(first_run)
+        assert int(interrupted[1]) + int(summary(resumed.stdout)[1]) == 600  # created, once each
+        again = run_cli("backfill", "--rate-share", "1", cwd=tmp_path, env=env, timeout=120)
+        assert summary(again.stdout)[:4] == ["600", "0", "0", "600"]

@@ -5,8 +5,12 @@ connection drops only behave truthfully over a socket. The server is the standar
 ``ThreadingHTTPServer`` in a daemon thread (as ``jwks_server`` is), so it serves sync and async tests alike
 with no event-loop coupling. It reproduces the parts of Clerk's contract clients depend on: a bare JSON array
 from ``GET /v1/users``, newest first unless ``order_by`` says otherwise, ``limit`` capped at 500, ``offset``
-or the ``starting_after`` cursor (rejected with 422 the way Clerk rejects misuse), 404 ``resource_not_found``
+or the ``starting_after`` cursor (rejected with 422 the way Clerk rejects misuse), ``created_at_after`` and
+``created_at_before`` (strict bounds in milliseconds, as Clerk documents them), 404 ``resource_not_found``
 for an unknown user, 401 for a wrong secret key.
+
+For runs that must feel like the real service, ``latency`` delays every answer, and ``on_list`` runs before
+each ``GET /v1/users`` is answered: a test can create or delete users between the pages of a running backfill.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -128,6 +132,9 @@ class FakeClerkBackend:
     Use it as ``with FakeClerkBackend(users=...) as clerk:`` or ``async with``; point the client at
     ``clerk.url``. ``fail(...)`` schedules a failure for a given request number (1-based, counting every
     request the server received) or for the next request; ``requests`` records what arrived.
+
+    ``latency`` (seconds) delays every answer, like a real network round trip; ``on_list(n)`` is called with
+    the 1-based number of each ``GET /v1/users`` before it is answered, on the serving thread.
     """
 
     def __init__(
@@ -136,9 +143,14 @@ class FakeClerkBackend:
         secret_key: str | None = None,
         users: Iterable[Mapping[str, Any]] = (),
         jwks: Mapping[str, Any] | None = None,
+        latency: float = 0.0,
+        on_list: Callable[[int], object] | None = None,
     ) -> None:
         self.secret_key = secret_key or "sk_test_" + secrets.token_urlsafe(24)
         self.jwks: Mapping[str, Any] = jwks if jwks is not None else {"keys": []}
+        self.latency = latency
+        self.on_list = on_list
+        self._lists = 0
         self._lock = threading.Lock()
         self._state = _State()
         for user in users:
@@ -274,6 +286,11 @@ class FakeClerkBackend:
         if path == "/v1/jwks":
             return 200, self.jwks
         if path == "/v1/users":
+            if self.on_list is not None:
+                with self._lock:
+                    self._lists += 1
+                    number = self._lists
+                self.on_list(number)  # outside the lock: the hook adds and removes users
             return self._list_users(request.query)
         if path == "/v1/users/count":
             with self._lock:
@@ -293,8 +310,10 @@ class FakeClerkBackend:
 
         try:
             limit, offset = int(one("limit", "10")), int(one("offset", "0"))
+            after = int(one("created_at_after", "-1"))
+            before = int(one("created_at_before", str(sys.maxsize)))
         except ValueError:
-            return 422, _error("form_param_format_invalid", "limit and offset must be integers")
+            return 422, _error("form_param_format_invalid", "limit, offset and created_at_* must be integers")
         if not 1 <= limit <= _MAX_LIMIT or offset < 0:
             return 422, _error("form_param_value_invalid", f"limit must be 1..{_MAX_LIMIT}, offset >= 0")
         # An unencoded "+" arrives as a space; Clerk reads both as ascending.
@@ -305,7 +324,7 @@ class FakeClerkBackend:
             return 422, _error("form_param_value_invalid", f"order_by {order!r} is not supported by the fake")
         with self._lock:
             users = sorted(
-                self._state.users.values(),
+                (u for u in self._state.users.values() if after < (u.get("created_at") or 0) < before),
                 key=lambda u: (u.get(order_field) or 0, u["id"]),
                 reverse=descending,
             )
@@ -339,6 +358,8 @@ class FakeClerkBackend:
 
             def _handle(self) -> None:
                 request, injection = fake._record(self.command, self.path, dict(self.headers.items()))
+                if fake.latency:
+                    time.sleep(fake.latency)
                 if injection is not None and injection.delay:
                     time.sleep(injection.delay)
                 if injection is not None and injection.disconnect:

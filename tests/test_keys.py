@@ -602,11 +602,13 @@ async def test_a_cancelled_fetch_does_not_answer_for_the_callers_behind_it(fresh
     half-written."""
     issuer = fresh_clerk_issuer
     hang = asyncio.Event()
+    refetching = asyncio.Event()
     calls: list[int] = []
 
     async def endpoint(request: httpx.Request) -> httpx.Response:
         calls.append(1)
         if len(calls) == 2:
+            refetching.set()
             await hang.wait()  # the refetch started by the first caller never answers
         return httpx.Response(200, json=issuer.jwks())
 
@@ -617,9 +619,10 @@ async def test_a_cancelled_fetch_does_not_answer_for_the_callers_behind_it(fresh
         clock.now += 5
         issuer.rotate(keep_old=True)
         first = asyncio.create_task(keys.get_key(issuer.kid))
-        await asyncio.sleep(0.05)  # the first caller's fetch is under way
+        await refetching.wait()  # the first caller's fetch is under way
         second = asyncio.create_task(keys.get_key(issuer.kid))
-        await asyncio.sleep(0.05)
+        for _ in range(10):  # let the second caller run up to the key set's lock, where it queues
+            await asyncio.sleep(0)
         first.cancel()
         assert (await second).kid == issuer.kid
         with pytest.raises(asyncio.CancelledError):

@@ -13,12 +13,6 @@ from clerk_sync.db import AsyncSQLAlchemyStore, Base, SQLAlchemyStore, User, cre
 from tests.db.factories import AnyStore, StatementLog, ThreadedStore
 
 
-@pytest.fixture(scope="session")
-def anyio_backend() -> str:
-    """The async store is asyncio-only (asyncpg, aiosqlite)."""
-    return "asyncio"
-
-
 @pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on a database holding clerk-sync's default tables."""

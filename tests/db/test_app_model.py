@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import MetaData, String, select
+from sqlalchemy import String, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from clerk_sync.db import (
-    NAMING_CONVENTION,
     AsyncSQLAlchemyStore,
     ClerkUserMixin,
     SyncResult,
@@ -18,14 +17,9 @@ from clerk_sync.db import (
     create_sessionmaker,
 )
 from tests.db.factories import profile
+from tests.support import AppBase
 
 pytestmark = pytest.mark.anyio
-
-
-class AppBase(DeclarativeBase):
-    """An app's own base, unrelated to clerk-sync's."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Account(ClerkUserMixin, AppBase):
@@ -42,7 +36,7 @@ async def app_engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on a database whose schema is the app's own metadata."""
     engine = create_engine(db_url)
     async with engine.begin() as connection:
-        await connection.run_sync(AppBase.metadata.create_all)
+        await connection.run_sync(AppBase.metadata.create_all, tables=[AppBase.metadata.tables[Account.__tablename__]])
     yield engine
     await engine.dispose()
 

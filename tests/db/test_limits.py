@@ -9,15 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import BigInteger, Boolean, Integer, MetaData, SmallInteger, String, Text, func, select
+from sqlalchemy import BigInteger, Boolean, Integer, SmallInteger, String, Text, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from clerk_sync.db import (
     DECLARED_LENGTHS,
-    NAMING_CONVENTION,
     ClerkUserMixin,
     ProcessedWebhook,
     User,
@@ -26,15 +25,12 @@ from clerk_sync.db.limits import MAX_JSON_DEPTH, ColumnLimits
 from clerk_sync.errors import BackendAPIError, TokenClaimInvalidError, WebhookFieldInvalidError
 from clerk_sync.profile import Source, UserDeletion, UserProfile
 from tests.db.factories import AnyStore, StatementLog, profile
+from tests.support import AppBase
 
 pytestmark = pytest.mark.anyio
 
 PG: Dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
 LITE: Dialect = sqlite.aiosqlite.dialect()
-
-
-class AppBase(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Player(ClerkUserMixin, AppBase):

@@ -16,7 +16,7 @@ from sqlalchemy import String, event, select
 from sqlalchemy import inspect as orm_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from clerk_sync.db import AsyncSQLAlchemyStore, ClerkUserMixin, create_engine, create_sessionmaker
 from clerk_sync.db.reader import READER_POOL_SIZE, UserReader, open_user_reader
@@ -24,12 +24,9 @@ from clerk_sync.errors import UserDeletedError
 from clerk_sync.profile import UserDeletion
 from tests.databases import POSTGRES_ADMIN_URL, sqlite_url
 from tests.db.factories import profile
+from tests.support import AppBase, eventually
 
 pytestmark = pytest.mark.anyio
-
-
-class AppBase(DeclarativeBase):
-    pass
 
 
 class Member(ClerkUserMixin, AppBase):
@@ -44,7 +41,7 @@ class Member(ClerkUserMixin, AppBase):
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(db_url)
     async with engine.begin() as connection:
-        await connection.run_sync(AppBase.metadata.create_all)
+        await connection.run_sync(AppBase.metadata.create_all, tables=[AppBase.metadata.tables[Member.__tablename__]])
     yield engine
     await engine.dispose()
 
@@ -137,7 +134,7 @@ async def test_steady_state_on_an_sqlite_file_skips_aiosqlite(tmp_path: Path) ->
     """On an SQLite file the steady state is one SELECT in the event loop: aiosqlite sees no statement."""
     engine = create_engine(sqlite_url(tmp_path))
     async with engine.begin() as connection:
-        await connection.run_sync(AppBase.metadata.create_all)
+        await connection.run_sync(AppBase.metadata.create_all, tables=[AppBase.metadata.tables[Member.__tablename__]])
     store = AsyncSQLAlchemyStore(engine, Member)
     await store.sync(profile(email="a@example.com"))
     via_aiosqlite: list[str] = []
@@ -220,7 +217,7 @@ async def test_reader_connects_with_the_engines_settings(postgres_url: str) -> N
 async def pg_reader(postgres_url: str) -> AsyncIterator[tuple[UserReader, AsyncEngine, str]]:
     engine = create_engine(postgres_url)
     async with engine.begin() as connection:
-        await connection.run_sync(AppBase.metadata.create_all)
+        await connection.run_sync(AppBase.metadata.create_all, tables=[AppBase.metadata.tables[Member.__tablename__]])
     store = AsyncSQLAlchemyStore(engine, Member, direct_reads=False)
     await store.sync(profile(email="a@example.com"))
     reader = open_user_reader(engine, Member)
@@ -263,7 +260,14 @@ async def test_a_cancelled_read_drops_its_connection(pg_reader: tuple[UserReader
         await transaction.start()
         await admin.execute("LOCK TABLE members IN ACCESS EXCLUSIVE MODE")  # the reader's SELECT now waits
         blocked = asyncio.ensure_future(reader.fetch("user_1"))
-        await asyncio.sleep(0.3)
+
+        async def waiting_on_the_lock() -> bool:
+            found = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", database
+            )
+            return bool(found)
+
+        await eventually(waiting_on_the_lock, within=10, failure="the reader's SELECT never waited on the lock")
         assert not blocked.done()
         blocked.cancel()
         with pytest.raises(asyncio.CancelledError):

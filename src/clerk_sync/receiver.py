@@ -12,7 +12,7 @@ Everything that can refuse an event (signature, JSON, field types, column limits
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +22,14 @@ from clerk_sync.profile import UserDeletion, UserProfile
 from clerk_sync.store import AsyncUserStore, UserStore, WebhookOutcome
 from clerk_sync.webhooks import DEFAULT_MAX_BODY_BYTES, IgnoredEvent, WebhookEvent, WebhookVerifier, to_user_change
 
-__all__ = ["SyncWebhookReceiver", "WebhookReceiver", "WebhookResult", "WebhookStatus", "check_declared_length"]
+__all__ = [
+    "SyncWebhookReceiver",
+    "WebhookReceiver",
+    "WebhookResult",
+    "WebhookStatus",
+    "check_declared_length",
+    "read_capped",
+]
 
 logger = logging.getLogger("clerk_sync.webhooks")
 
@@ -48,6 +55,20 @@ def check_declared_length(content_length: str | None, limit: int) -> None:
     """Refuse a body by its declared ``Content-Length`` before reading a byte of it."""
     if content_length is not None and content_length.strip().isdigit() and int(content_length) > limit:
         raise PayloadTooLargeError(f"Webhook bodies are limited to {limit} bytes.")
+
+
+async def read_capped(chunks: AsyncIterable[bytes], content_length: str | None, limit: int) -> bytes:
+    """An ASGI request's raw body: refused by its declared length first, cut off as soon as it exceeds ``limit``
+    (a sender may lie about the length, or send none), so an oversized body is never held in memory."""
+    check_declared_length(content_length, limit)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"Webhook bodies are limited to {limit} bytes.")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 class _ReceiverBase:

@@ -20,7 +20,7 @@ from clerk_sync.errors import (
 )
 from clerk_sync.fastapi.deps import RuntimeDep
 from clerk_sync.fastapi.openapi import problem_responses
-from clerk_sync.receiver import WebhookStatus, check_declared_length
+from clerk_sync.receiver import WebhookStatus, read_capped
 from clerk_sync.webhooks import DEFAULT_MAX_BODY_BYTES
 
 __all__ = ["ClerkEvent", "WebhookReceipt", "webhook_router"]
@@ -77,19 +77,6 @@ _OPENAPI_EXTRA: dict[str, Any] = {
 }
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused by its declared length first and cut off as soon as it exceeds ``limit``."""
-    check_declared_length(request.headers.get("content-length"), limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"Webhook bodies are limited to {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def webhook_router(path: str = "/webhooks/clerk", *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> APIRouter:
     """A router to mount in the app: ``app.include_router(webhook_router())``."""
     router = APIRouter(tags=["webhooks"])
@@ -108,7 +95,9 @@ def webhook_router(path: str = "/webhooks/clerk", *, max_body_bytes: int = DEFAU
     async def receive_clerk_webhook(request: Request, runtime: RuntimeDep) -> dict[str, str]:
         runtime.webhooks.check_configured()
         limit = min(max_body_bytes, runtime.webhooks.max_body_bytes)
-        result = await runtime.receive_webhook(await _read_body(request, limit), request.headers)
+        result = await runtime.receive_webhook(
+            await read_capped(request.stream(), request.headers.get("content-length"), limit), request.headers
+        )
         return result.as_json()
 
     return router

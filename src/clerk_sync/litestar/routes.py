@@ -11,23 +11,10 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 
-from clerk_sync.errors import PayloadTooLargeError
 from clerk_sync.litestar.runtime import core_of
-from clerk_sync.receiver import check_declared_length
+from clerk_sync.receiver import read_capped
 
 __all__ = ["health_handler", "readiness_handler", "webhook_handler"]
-
-
-async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
-    check_declared_length(request.headers.get("content-length"), limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"Webhook bodies are limited to {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def webhook_handler(path: str = "/webhooks/clerk") -> HTTPRouteHandler:
@@ -37,7 +24,10 @@ def webhook_handler(path: str = "/webhooks/clerk") -> HTTPRouteHandler:
     async def receive_clerk_webhook(request: Request[Any, Any, Any]) -> dict[str, str]:
         core = core_of(request)
         core.webhooks.check_configured()
-        result = await core.receive_webhook(await _read_body(request, core.webhooks.max_body_bytes), request.headers)
+        result = await core.receive_webhook(
+            await read_capped(request.stream(), request.headers.get("content-length"), core.webhooks.max_body_bytes),
+            request.headers,
+        )
         return result.as_json()
 
     return receive_clerk_webhook

@@ -7,7 +7,6 @@ crosses it); ``validate`` builds one in the command's process and closes it befo
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any
 
@@ -16,7 +15,7 @@ from gunicorn.app.base import BaseApplication  # gunicorn ships no hints
 
 from clerk_sync.flask import state_of
 from clerk_sync.service.flask_app import create_app
-from clerk_sync.service.serving import DEV_ENV, ServeOptions
+from clerk_sync.service.serving import DEV_ENV, ServeOptions, alembic_upgrade
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import load_settings
 
@@ -37,9 +36,7 @@ def validate(dev: bool) -> None:
 
 
 def upgrade(database_url: str) -> None:
-    from clerk_sync.db import upgrade as alembic_upgrade
-
-    asyncio.run(alembic_upgrade(database_url))
+    alembic_upgrade(database_url)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints

@@ -18,7 +18,7 @@ from typing import Protocol, cast
 
 from clerk_sync.errors import ConfigurationError
 
-__all__ = ["DEV_ENV", "FRAMEWORKS", "FrameworkServer", "ServeOptions", "server_for"]
+__all__ = ["DEV_ENV", "FRAMEWORKS", "FrameworkServer", "ServeOptions", "alembic_upgrade", "server_for"]
 
 #: framework name -> (the pip extra it needs, the module serving its reference app)
 FRAMEWORKS: dict[str, tuple[str, str]] = {
@@ -58,3 +58,12 @@ def server_for(name: str, *, serving: bool = True) -> FrameworkServer:
     if serving and importlib.util.find_spec(extra) is None:
         raise ConfigurationError(f"--framework {name} needs its extra: pip install 'clerk-sync[{extra}]'")
     return cast(FrameworkServer, importlib.import_module(module))
+
+
+def alembic_upgrade(database_url: str) -> None:
+    """The packaged Alembic migrations on ``database_url``: the schema of every SQLAlchemy-backed reference app."""
+    import asyncio
+
+    from clerk_sync.db import upgrade
+
+    asyncio.run(upgrade(database_url))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from clerk_sync.errors import ClerkSyncError, PayloadTooLargeError
+from clerk_sync.errors import ClerkSyncError
 from clerk_sync.problems import problem_for
-from clerk_sync.receiver import check_declared_length
+from clerk_sync.receiver import read_capped
 from clerk_sync.starlette.backend import core_of
 
 __all__ = ["webhook_endpoint"]
@@ -20,15 +20,8 @@ async def webhook_endpoint(request: Request) -> JSONResponse:
     try:
         core.webhooks.check_configured()
         limit = core.webhooks.max_body_bytes
-        check_declared_length(request.headers.get("content-length"), limit)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLargeError(f"Webhook bodies are limited to {limit} bytes.")
-            chunks.append(chunk)
-        result = await core.receive_webhook(b"".join(chunks), request.headers)
+        body = await read_capped(request.stream(), request.headers.get("content-length"), limit)
+        result = await core.receive_webhook(body, request.headers)
     except ClerkSyncError as exc:
         found = problem_for(exc)
         return JSONResponse(

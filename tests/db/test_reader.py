@@ -262,6 +262,7 @@ async def test_a_cancelled_read_drops_its_connection(pg_reader: tuple[UserReader
         blocked = asyncio.ensure_future(reader.fetch("user_1"))
 
         async def waiting_on_the_lock() -> bool:
+            await admin.execute("SELECT pg_stat_clear_snapshot()")  # a transaction caches the activity view
             found = await admin.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", database
             )

@@ -21,8 +21,9 @@ from clerk_sync.db import (
     ProcessedWebhook,
     User,
 )
-from clerk_sync.db.limits import MAX_JSON_DEPTH, ColumnLimits
+from clerk_sync.db.limits import ColumnLimits
 from clerk_sync.errors import BackendAPIError, TokenClaimInvalidError, WebhookFieldInvalidError
+from clerk_sync.limits import MAX_JSON_DEPTH
 from clerk_sync.profile import Source, UserDeletion, UserProfile
 from tests.db.factories import AnyStore, StatementLog, profile
 from tests.support import AppBase

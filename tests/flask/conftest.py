@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine, event
 
-from clerk_sync.db import create_sync_engine_for
-from clerk_sync.flask import ClerkSync, state_of, upgrade_schema
+from clerk_sync.db import create_sync_engine_for, upgrade_sync
+from clerk_sync.flask import ClerkSync, state_of
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.settings import ClerkSettings, load_settings
 from tests.databases import sqlite_url
@@ -28,7 +28,7 @@ def settings_for(issuer: TokenIssuer, **overrides: Any) -> ClerkSettings:
 def engine(tmp_path: Path) -> Iterator[Engine]:
     """A migrated SQLite file behind a plain SQLAlchemy engine."""
     created = create_sync_engine_for(sqlite_url(tmp_path))
-    upgrade_schema(created)
+    upgrade_sync(created)
     yield created
     created.dispose()
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from clerk_sync.db import create_sync_engine_for
-from clerk_sync.flask import state_of, upgrade_schema
+from clerk_sync.db import create_sync_engine_for, upgrade_sync
+from clerk_sync.flask import state_of
 from clerk_sync.issuer import TokenIssuer
 from tests.databases import sqlite_url
 from tests.flask.conftest import json_of
@@ -35,7 +35,7 @@ def test_the_readme_flask_example_serves_a_synced_user(
     ``/me`` creates the row on first sight and answers it again; ``/me`` without a token is a 401 problem."""
     url = sqlite_url(tmp_path)
     engine = create_sync_engine_for(url)
-    upgrade_schema(engine)
+    upgrade_sync(engine)
     engine.dispose()
     monkeypatch.setenv("CLERK_JWT_KEY", clerk_issuer.public_pem(armor=False))
     monkeypatch.setenv("DATABASE_URL", url)

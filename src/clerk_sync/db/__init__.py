@@ -16,11 +16,13 @@ from clerk_sync.db.migrate import (
     head_revisions,
     schema_diff,
     upgrade,
+    upgrade_sync,
 )
 from clerk_sync.db.mixin import DECLARED_LENGTHS, ENGINE_COLUMNS, ClerkUserMixin, JSONDocument
 from clerk_sync.db.models import ProcessedWebhook, User
 from clerk_sync.db.store import AsyncSQLAlchemyStore, SQLAlchemyStore
 from clerk_sync.db.upsert import tombstone_statement, upsert_statement
+from clerk_sync.db.wiring import async_store_option
 from clerk_sync.store import Action, AsyncSyncHook, SyncHook, SyncResult, WebhookOutcome
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "UTCDateTime",
     "User",
     "WebhookOutcome",
+    "async_store_option",
     "create_engine",
     "create_sessionmaker",
     "create_sync_engine_for",
@@ -52,5 +55,6 @@ __all__ = [
     "schema_diff",
     "tombstone_statement",
     "upgrade",
+    "upgrade_sync",
     "upsert_statement",
 ]

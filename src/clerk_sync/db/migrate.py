@@ -19,7 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from clerk_sync.db.engine import create_engine
@@ -34,6 +34,7 @@ __all__ = [
     "head_revisions",
     "schema_diff",
     "upgrade",
+    "upgrade_sync",
 ]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -66,6 +67,12 @@ async def upgrade(target: str | AsyncEngine, revision: str = "head") -> None:
     """Migrate the database at ``target`` (a URL or an engine) to ``revision``."""
     async with _connect(target) as connection:
         await connection.run_sync(_run_upgrade, revision)
+
+
+def upgrade_sync(engine: Engine, revision: str = "head") -> None:
+    """``upgrade`` for a plain (WSGI) ``Engine``: the same revisions and version table, in one transaction."""
+    with engine.begin() as connection:
+        _run_upgrade(connection, revision)
 
 
 def head_revisions() -> frozenset[str]:

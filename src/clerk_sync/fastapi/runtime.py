@@ -8,9 +8,8 @@ dependencies find it, so tests can swap any piece.
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 import httpx
@@ -18,12 +17,12 @@ from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clerk_sync.core import ClerkCore
-from clerk_sync.db import AsyncSQLAlchemyStore, upgrade
+from clerk_sync.db import AsyncSQLAlchemyStore, async_store_option, upgrade
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.keys import KeySet
 from clerk_sync.mapping import ClaimMapping
 from clerk_sync.settings import ClerkSettings, load_settings
-from clerk_sync.store import AsyncSyncHook, AsyncUserStore, SyncHook
+from clerk_sync.store import AsyncSyncHook, SyncHook
 
 __all__ = ["ClerkRuntime", "ClerkSync", "get_runtime", "runtime_of"]
 
@@ -82,12 +81,7 @@ class ClerkSync:
         self._core()
 
     def _core(self) -> ClerkCore:
-        url, engine = self._database
-        store: AsyncUserStore[Any] | Callable[[], AsyncUserStore[Any]] | None = None
-        if engine is not None:  # the app's engine stays the app's: the store does not dispose it
-            store = AsyncSQLAlchemyStore(engine, self._model, **self._store_options)
-        elif url is not None:  # a factory: the core makes the store when it opens and closes it after
-            store = partial(AsyncSQLAlchemyStore.from_url, url, self._model, **self._store_options)
+        store = async_store_option(*self._database, self._model, self._store_options)
         return ClerkCore(self.settings, store=store, key_set=self._key_set, http=self._http, mapping=self.mapping)
 
     @asynccontextmanager

@@ -12,7 +12,6 @@ from clerk_sync.flask.auth import (
 from clerk_sync.flask.errors import install_error_handlers, problem_response, render
 from clerk_sync.flask.extension import EXTENSION_KEY, ClerkState, ClerkSync, settings_from_config, state_of
 from clerk_sync.flask.probes import probes_blueprint
-from clerk_sync.flask.schema import upgrade_schema
 from clerk_sync.flask.webhooks import webhook_blueprint
 
 __all__ = [
@@ -31,6 +30,5 @@ __all__ = [
     "render",
     "settings_from_config",
     "state_of",
-    "upgrade_schema",
     "webhook_blueprint",
 ]

@@ -25,10 +25,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, scoped_session
 
 from clerk_sync.core import SyncClerkCore
-from clerk_sync.db import SQLAlchemyStore, create_sync_engine_for
+from clerk_sync.db import SQLAlchemyStore, create_sync_engine_for, upgrade_sync
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.flask.errors import install_error_handlers
-from clerk_sync.flask.schema import upgrade_schema
 from clerk_sync.keys import SyncKeySet
 from clerk_sync.mapping import ClaimMapping
 from clerk_sync.settings import ClerkSettings, load_settings
@@ -136,7 +135,7 @@ class ClerkSync:
             core = SyncClerkCore(settings, store=store, key_set=self._key_set, http=self._http, mapping=self._mapping)
             stack.enter_context(core)
             if self._migrate and engine is not None:
-                upgrade_schema(engine)
+                upgrade_sync(engine)
         except BaseException:
             stack.close()
             raise

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from clerk_sync.claims import SessionClaims
 from clerk_sync.core import ClerkCore
-from clerk_sync.db import AsyncSQLAlchemyStore, ClerkUserMixin, upgrade
+from clerk_sync.db import AsyncSQLAlchemyStore, ClerkUserMixin, async_store_option, upgrade
 from clerk_sync.keys import KeySet
 from clerk_sync.litestar.deps import (
     provide_claims,
@@ -34,7 +34,7 @@ from clerk_sync.litestar.deps import (
 from clerk_sync.litestar.errors import ALL_EXCEPTION_HANDLERS, CLERK_EXCEPTION_HANDLERS
 from clerk_sync.litestar.openapi import SCHEME_NAME, SECURITY_SCHEME
 from clerk_sync.litestar.routes import health_handler, readiness_handler, webhook_handler
-from clerk_sync.litestar.runtime import STATE_KEY, build_store
+from clerk_sync.litestar.runtime import STATE_KEY
 from clerk_sync.mapping import ClaimMapping
 from clerk_sync.settings import ClerkSettings, load_settings
 from clerk_sync.store import AsyncSyncHook, SyncHook
@@ -106,7 +106,7 @@ class ClerkSyncPlugin(InitPluginProtocol):
     def core(self) -> ClerkCore:
         """A new, unopened core for these options; building it checks the key source (one line at start)."""
         options = self._core_options
-        store = build_store(*self._database, self._model, self._store_options)
+        store = async_store_option(*self._database, self._model, self._store_options)
         return ClerkCore(
             options["settings"],
             store=store,

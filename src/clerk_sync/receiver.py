@@ -12,7 +12,7 @@ Everything that can refuse an event (signature, JSON, field types, column limits
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ __all__ = [
     "WebhookStatus",
     "check_declared_length",
     "read_capped",
+    "read_capped_sync",
 ]
 
 logger = logging.getLogger("clerk_sync.webhooks")
@@ -69,6 +70,20 @@ async def read_capped(chunks: AsyncIterable[bytes], content_length: str | None, 
             raise PayloadTooLargeError(f"Webhook bodies are limited to {limit} bytes.")
         parts.append(chunk)
     return b"".join(parts)
+
+
+def read_capped_sync(read: Callable[[int], bytes], content_length: str | None, limit: int) -> bytes:
+    """``read_capped`` for a WSGI stream's ``read(n)``: never more than ``limit`` + 1 bytes are read."""
+    check_declared_length(content_length, limit)
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    raise PayloadTooLargeError(f"Webhook bodies are limited to {limit} bytes.")
 
 
 class _ReceiverBase:

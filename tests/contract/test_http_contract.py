@@ -240,3 +240,21 @@ def test_unknown_routes_and_methods_are_problems(served: Served) -> None:
     response = httpx.delete(f"{served.base}/me")
     _problem(response, 405, "method-not-allowed")
     assert "GET" in response.headers["allow"]
+
+
+def _chunked(body: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    """Stream ``body`` with no ``Content-Length`` (httpx sends a generator as ``Transfer-Encoding: chunked``)."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_chunked_webhook_bodies_are_read_and_capped(served: Served) -> None:
+    """A body sent chunked (no declared length) is read like any other: a signed one is applied, and one over the
+    cap is refused with 413 after reading at most cap + 1 bytes, rather than arriving empty (a 400) or whole."""
+    user = make_user_json("user_contract_chunked", email="chunked@example.com")
+    body, signed = sign_event(_event("user.created", user), served.secret)
+    applied = httpx.post(f"{served.base}/webhooks/clerk", content=_chunked(body), headers=signed)
+    assert (applied.status_code, applied.json()["status"]) == (200, "created"), applied.text
+    huge = json.dumps(_event("user.created", {"id": "user_chunked_x", "pad": "x" * 3_000_000})).encode()
+    refused = httpx.post(f"{served.base}/webhooks/clerk", content=_chunked(huge), headers=_sign(huge, served))
+    _problem(refused, 413, "payload-too-large")

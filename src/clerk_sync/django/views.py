@@ -9,15 +9,17 @@ ignored, 400 refused, 413 too large, 503 when no secret is configured or the dat
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from clerk_sync.django.responses import error_response, problem_response
 from clerk_sync.django.runtime import get_core
-from clerk_sync.errors import ClerkSyncError, PayloadTooLargeError
+from clerk_sync.errors import ClerkSyncError
 from clerk_sync.problems import http_problem, internal_error
-from clerk_sync.receiver import check_declared_length
+from clerk_sync.receiver import read_capped_sync
 
 __all__ = ["healthz", "page_not_found", "readyz", "server_error", "webhook"]
 
@@ -28,15 +30,20 @@ def webhook(request: HttpRequest) -> HttpResponseBase:
     """``POST``: one Svix delivery, verified as raw bytes and applied exactly once."""
     try:
         core = get_core()
-        cap = core.webhooks.max_body_bytes
-        check_declared_length(request.META.get("CONTENT_LENGTH"), cap)
-        body = request.read(cap + 1)
-        if len(body) > cap:
-            raise PayloadTooLargeError(f"Webhook bodies are limited to {cap} bytes.")
+        declared = request.META.get("CONTENT_LENGTH") or None
+        body = read_capped_sync(_stream(request, declared).read, declared, core.webhooks.max_body_bytes)
         result = core.receive_webhook(body, request.headers)
     except ClerkSyncError as exc:
         return error_response(request, exc)
     return JsonResponse(result.as_json())
+
+
+def _stream(request: HttpRequest, declared: str | None) -> Any:
+    """Django's WSGI request reads only a declared ``Content-Length`` (a chunked body would arrive empty and fail
+    its signature); when the server ends the input itself (``wsgi.input_terminated``, as gunicorn does), read that."""
+    if declared is None and request.META.get("wsgi.input_terminated"):
+        return request.META["wsgi.input"]
+    return request
 
 
 @require_GET

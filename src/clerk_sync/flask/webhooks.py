@@ -10,26 +10,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from clerk_sync.errors import PayloadTooLargeError
 from clerk_sync.flask.extension import state_of
-from clerk_sync.receiver import check_declared_length
+from clerk_sync.receiver import read_capped_sync
 from clerk_sync.webhooks import DEFAULT_MAX_BODY_BYTES
 
 __all__ = ["webhook_blueprint"]
-
-
-def _read_body(limit: int) -> bytes:
-    """The raw body, refused by its declared length first and cut off as soon as it exceeds ``limit``."""
-    check_declared_length(request.headers.get("Content-Length"), limit)
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = request.stream.read(limit + 1 - size)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-    raise PayloadTooLargeError(f"Webhook bodies are limited to {limit} bytes.")
 
 
 def webhook_blueprint(
@@ -43,7 +28,7 @@ def webhook_blueprint(
         core = state_of(current_app).core
         core.webhooks.check_configured()
         limit = min(max_body_bytes, core.webhooks.max_body_bytes)
-        body = _read_body(limit)
+        body = read_capped_sync(request.stream.read, request.headers.get("Content-Length"), limit)
         return core.receive_webhook(body, dict(request.headers.items())).as_json()
 
     return blueprint

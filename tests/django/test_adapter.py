@@ -83,6 +83,26 @@ def test_a_token_that_does_not_verify_is_refused_on_any_route(client: Client, cl
     _problem(client.get("/optional", headers={"Authorization": "Bearer a.b.c"}), 401, "token-invalid")
 
 
+def test_a_cookie_that_does_not_authenticate_signs_the_request_out(client: Client, clerk_issuer: TokenIssuer) -> None:
+    """Clerk's rule for the ``__session`` cookie: the browser sends it to every page, so an expired one leaves a
+    public view anonymous instead of failing it, while a view that needs a user answers 401 with the cookie's
+    reason (``token-expired``, not ``session-token-missing``), in the decorator and in DRF, so the client refreshes.
+    A good cookie still authenticates."""
+    with trust_issuer(clerk_issuer, authorized_parties=["http://localhost:3000"]):
+        now = time.time()
+        expired = clerk_issuer.mint("user_cookie", now=now - 600)
+        client.cookies["__session"] = expired
+        client.cookies["__client_uat"] = str(int(now - 900))
+        assert client.get("/claims").json() == {"sub": None}
+        assert client.get("/optional").json() == {"clerk_id": None}
+        _problem(client.get("/required"), 401, "token-expired")
+        _problem(client.get("/drf"), 401, "token-expired")
+        client.cookies["__session"] = clerk_issuer.mint("user_cookie", now=now - 10)
+        assert client.get("/required").json() == {"clerk_id": "user_cookie"}
+        bearer = {"Authorization": f"Bearer {expired}"}
+        _problem(client.get("/claims", headers=bearer), 401, "token-expired")  # a bearer token still fails closed
+
+
 def test_a_deleted_user_is_refused_by_guard_and_middleware(client: Client, clerk_django: TokenIssuer) -> None:
     """A tombstoned row answers 401 ``user-deleted``: in the decorator, and via ``process_exception`` when an
     unguarded view reads ``request.clerk_user``."""

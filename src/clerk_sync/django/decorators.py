@@ -27,7 +27,11 @@ V = TypeVar("V", bound=Callable[..., Any])
 _MISSING = "No session token in the Authorization header or the __session cookie."
 
 
-def _missing() -> TokenMissingError:
+def _missing(request: HttpRequest) -> ClerkSyncError:
+    """Why a required view has no user: the signed-out cookie's reason when there was one, else no token."""
+    refusal: ClerkSyncError | None = getattr(request, "clerk_refusal", None)
+    if refusal is not None:
+        return refusal
     VERIFICATIONS.labels(TokenMissingError.code).inc()
     return TokenMissingError(_MISSING)
 
@@ -43,7 +47,7 @@ def _check(request: HttpRequest, required: bool) -> HttpResponseBase | None:
     try:
         if _claims(request) is None:
             if required:
-                raise _missing()
+                raise _missing(request)
             return None
         request._clerk_sync_user.get()  # type: ignore[attr-defined]
     except ClerkSyncError as exc:
@@ -55,7 +59,7 @@ async def _acheck(request: HttpRequest, required: bool) -> HttpResponseBase | No
     try:
         if _claims(request) is None:
             if required:
-                raise _missing()
+                raise _missing(request)
             return None
         await request._clerk_sync_user.aget()  # type: ignore[attr-defined]
     except ClerkSyncError as exc:
@@ -82,7 +86,8 @@ def _guard(view: V, required: bool) -> V:
 
 
 def clerk_required(view: V) -> V:
-    """A view for signed-in users only: 401 ``session-token-missing`` without a token; the user is synced first."""
+    """A view for signed-in users only: 401 ``session-token-missing`` without a token (or the reason a cookie
+    did not authenticate); the user is synced first."""
     return _guard(view, required=True)
 
 

@@ -9,7 +9,9 @@
 
 ``request.user`` is the synced row and ``request.auth`` the verified ``SessionClaims``. Without a token the
 class returns None (anonymous; ``IsAuthenticated`` then answers 401 with the ``Bearer`` challenge from
-``authenticate_header``). DRF is optional: only this module imports it.
+``authenticate_header``). A bearer token that does not verify is refused; a ``__session`` cookie that does not
+authenticate is anonymous (as with ``ClerkSyncMiddleware``) and ``IsAuthenticated`` answers with its reason.
+DRF is optional: only this module imports it.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class ClerkAuthentication(BaseAuthentication):  # type: ignore[misc]
         if hasattr(django_request, "clerk_claims"):  # ClerkSyncMiddleware verified it already
             claims: SessionClaims | None = django_request.clerk_claims
         else:
-            claims = get_core().authenticate(django_request.headers.get("Authorization"), django_request.COOKIES)
+            claims = _authenticate(django_request)
         if claims is None:
             return None
         user = resolver.get() if resolver is not None else get_core().current_user(claims)
@@ -55,6 +57,18 @@ class ClerkAuthentication(BaseAuthentication):  # type: ignore[misc]
     def authenticate_header(self, request: Request) -> str:
         """The ``WWW-Authenticate`` challenge of DRF's 401s."""
         return _CHALLENGE
+
+
+def _authenticate(request: HttpRequest) -> SessionClaims | None:
+    """Without the middleware: its rule, a refused cookie signs the request out and is kept as the reason."""
+    authorization = request.headers.get("Authorization")
+    try:
+        return get_core().authenticate(authorization, request.COOKIES)
+    except ClerkSyncError as exc:
+        if authorization is not None:
+            raise
+        request.clerk_refusal = exc  # type: ignore[attr-defined]
+        return None
 
 
 def _drf_problem(exc: exceptions.APIException, response: Response) -> Problem:
@@ -76,6 +90,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     django_request: HttpRequest | None = getattr(request, "_request", None)
     if isinstance(exc, ClerkSyncError) and django_request is not None:
         return error_response(django_request, exc)
+    refusal = getattr(django_request, "clerk_refusal", None)
+    if isinstance(exc, exceptions.NotAuthenticated) and refusal is not None and django_request is not None:
+        return error_response(django_request, refusal)  # a signed-out cookie: say why, as clerk_required does
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

@@ -3,9 +3,14 @@
 Add ``"clerk_sync.django.middleware.ClerkSyncMiddleware"`` to ``MIDDLEWARE`` (after Django's
 ``AuthenticationMiddleware`` when both are listed). Each request then has:
 
-- ``request.clerk_claims``: the verified ``SessionClaims``, or None when no token was sent. A token that is sent
-  must verify: one that does not is refused here with its 401 problem document, on every route, so an unverified
-  token never reaches a view (fail closed);
+- ``request.clerk_claims``: the verified ``SessionClaims``, or None when no token was sent. A bearer token that
+  is sent must verify: one that does not is refused here with its 401 problem document, on every route, so an
+  unverified token never reaches a view (fail closed; DRF does the same with bad credentials). A ``__session``
+  cookie is judged as Clerk's ``authenticateRequest`` does: one that does not authenticate (expired while the tab
+  slept, signed out, a stale ``__client_uat``) makes the request signed out, not refused, because the browser
+  attaches it to every request, public pages included. ``request.clerk_refusal`` keeps why, and the views that
+  need a user (``clerk_required``, ``ClerkRequiredMixin``, DRF's ``IsAuthenticated``) answer with that reason's
+  401 instead of ``session-token-missing``, so the client still learns to refresh;
 - ``request.clerk_user``: the synced row (None without a token), lazy like Django's ``request.user``: a route
   that never reads it costs no query, and one that reads it twice syncs once. Async views ``await
   request.aclerk_user()`` instead (the ORM refuses blocking queries on the event loop);
@@ -85,8 +90,9 @@ def _synced_model_is_auth_user() -> bool:
     return str(settings.AUTH_USER_MODEL).lower() == user_model_label().lower()
 
 
-def _attach(request: HttpRequest, claims: SessionClaims | None) -> None:
+def _attach(request: HttpRequest, claims: SessionClaims | None, refusal: ClerkSyncError | None = None) -> None:
     request.clerk_claims = claims  # type: ignore[attr-defined]
+    request.clerk_refusal = refusal  # type: ignore[attr-defined]
     if claims is None:
         request.clerk_user = None  # type: ignore[attr-defined]
         request.aclerk_user = _no_user  # type: ignore[attr-defined]
@@ -132,8 +138,11 @@ class ClerkSyncMiddleware:
         try:
             claims = get_core().authenticate(authorization, cookies)
         except ClerkSyncError as exc:
-            return error_response(request, exc)
-        _attach(request, claims)
+            if authorization is not None:
+                return error_response(request, exc)
+            _attach(request, None, exc)
+        else:
+            _attach(request, claims)
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -141,8 +150,11 @@ class ClerkSyncMiddleware:
         try:
             claims = await (await aget_core()).authenticate(authorization, cookies)
         except ClerkSyncError as exc:
-            return error_response(request, exc)
-        _attach(request, claims)
+            if authorization is not None:
+                return error_response(request, exc)
+            _attach(request, None, exc)
+        else:
+            _attach(request, claims)
         response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         return response
 

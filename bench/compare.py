@@ -113,6 +113,21 @@ def load() -> str:
     return f"{os.getloadavg()[0] / (os.cpu_count() or 1):.2f}"
 
 
+def bench_env(url: str, issuer: TokenIssuer, jwks_url: str) -> dict[str, str]:
+    """What every app reads: the database, the JWKS (clerk-sync, fastapi-clerk-auth) or its PEM (the SDK, PyJWT)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "BENCH_JWKS_URL": jwks_url,
+        "CLERK_JWKS_URL": jwks_url,
+        "BENCH_JWT_KEY": issuer.public_pem(),
+        "BENCH_AUTHORIZED_PARTIES": AUTHORIZED_PARTY,
+        "CLERK_AUTHORIZED_PARTIES": AUTHORIZED_PARTY,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "CLERK_SYNC_SERVE_DEV": "0",  # the reference apps' production mode: Clerk's key set, not the dev key
+    }
+
+
 def migrate(framework: str, url: str, env: dict[str, str], work: Path) -> None:
     """The schema the framework's reference app runs on: Django's migrations, or the packaged Alembic ones."""
     if framework == "django":
@@ -132,17 +147,7 @@ def measure(
     migrate(framework, url, {**os.environ, "CLERK_SYNC_SERVE_DEV": "0"}, work)
     results: dict[str, list[tuple[float, str, str]]] = {label: [] for label in apps}
     with JwksServer(issuer) as jwks:
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "BENCH_JWKS_URL": jwks.url,
-            "CLERK_JWKS_URL": jwks.url,
-            "BENCH_JWT_KEY": issuer.public_pem(),
-            "BENCH_AUTHORIZED_PARTIES": AUTHORIZED_PARTY,
-            "CLERK_AUTHORIZED_PARTIES": AUTHORIZED_PARTY,
-            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-            "CLERK_SYNC_SERVE_DEV": "0",  # the reference apps' production mode: Clerk's key set, not the dev key
-        }
+        env = bench_env(url, issuer, jwks.url)
         processes: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[subprocess.Popen[bytes], str]] = {}
         try:
             for label, app in apps.items():

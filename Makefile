@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'  # bench: tests/bench start every peer too
 	touch $(STAMP)
 
 # Clerk's own verifier (@clerk/backend, pinned by tests/oracle/package-lock.json) for tests/test_differential.py.

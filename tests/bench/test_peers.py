@@ -4,7 +4,6 @@ SQLite file migrated as the benchmark migrates it, and answers a real signed tok
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from bench.compare import CLAIMS, FRAMEWORK_APPS, ME, bench_env, migrate
-from bench.framework_servers import App, serve
+from bench.framework_servers import serve
 
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import JwksServer
@@ -29,16 +28,10 @@ PEERS = [
 assert len(PEERS) == 9  # fastapi (a), (b), (c); (a) and (b) for each of django, flask, litestar
 
 
-def needs_sdk(app: App) -> bool:
-    return "sdk" in app.target or "sdk" in str(app.env)
-
-
 @pytest.fixture
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, TokenIssuer, int]]:
     framework, label = request.param
     app = FRAMEWORK_APPS[framework][label]
-    if needs_sdk(app) and importlib.util.find_spec("clerk_backend_api") is None:
-        pytest.skip("Clerk's SDK is the bench extra, not dev: pip install -e '.[bench]'")
     issuer = TokenIssuer()
     url = sqlite_url(tmp_path)
     with JwksServer(issuer) as jwks:

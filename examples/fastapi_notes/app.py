@@ -1,9 +1,9 @@
 """A notes API on FastAPI: every note belongs to the synced user row, and only its owner can see it.
 
-Run it with ``uvicorn fastapi_notes.app:app`` from ``examples/`` (see README.md). The ``users`` table is
-clerk-sync's (its packaged migrations, applied at start by ``migrate=True``, also create the webhook ledger);
-``notes`` is the app's own and points at ``users.id``, the local database id, never the ``clerk_id`` string, so
-a note survives a user changing anything in Clerk.
+Run it with ``uvicorn --factory fastapi_notes.app:create_app`` from ``examples/`` (see README.md). The ``users``
+table is clerk-sync's (its packaged migrations, applied at start by ``migrate=True``, also create the webhook
+ledger); ``notes`` is the app's own and points at ``users.id``, the local database id, never the ``clerk_id``
+string, so a note survives a user changing anything in Clerk.
 """
 
 from __future__ import annotations
@@ -114,6 +114,3 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return Response(status_code=204)
 
     return app
-
-
-app = create_app()

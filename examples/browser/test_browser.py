@@ -37,6 +37,7 @@ def test_the_page_script_parses() -> None:
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
+    """Debian's chromium; a missing browser fails in CI rather than passing silently."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
         if os.environ.get("CI") == "true":

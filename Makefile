@@ -28,6 +28,7 @@ run: $(STAMP)
 ## Set up and run every test (Python, then the browser client's Node tests when present).
 test: $(STAMP) $(ORACLE_STAMP)
 	$(BIN)/python -m pytest
+	cd examples/django_notes && ../../$(BIN)/python -m pytest  # its own run: Django settings are process-wide
 	@if [ -f clients/js/package.json ]; then cd clients/js && node --test; fi
 
 ## Static checks: ruff, mypy --strict, import layering.

@@ -120,6 +120,50 @@ def test_a_swapped_default_model_creates_no_users_table(tmp_path: Path) -> None:
     assert result.stdout.strip() == "['accounts', 'clerk_webhook_events', 'members']"
 
 
+def test_a_foreign_key_to_the_setting_works_without_naming_the_default(tmp_path: Path) -> None:
+    """``CLERK_SYNC_USER_MODEL`` has a default once the app is installed, as ``AUTH_USER_MODEL`` has, so a project
+    that never sets it can write ``ForeignKey(settings.CLERK_SYNC_USER_MODEL)`` and make and run its migration."""
+    app = tmp_path / "notesapp"
+    (app / "migrations").mkdir(parents=True)
+    (app / "__init__.py").write_text("")
+    (app / "migrations" / "__init__.py").write_text("")
+    (app / "models.py").write_text(
+        textwrap.dedent(
+            """
+            from django.conf import settings
+            from django.db import models
+
+            class Note(models.Model):
+                owner = models.ForeignKey(settings.CLERK_SYNC_USER_MODEL, on_delete=models.CASCADE)
+            """
+        )
+    )
+    script = textwrap.dedent(
+        f"""
+        import django, sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from django.conf import settings
+        settings.configure(
+            INSTALLED_APPS=["clerk_sync.django", "notesapp"], USE_TZ=True,
+            DATABASES={{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {str(tmp_path / "db")!r}}}}},
+        )
+        django.setup()
+        from django.core.management import call_command
+        call_command("makemigrations", "notesapp", verbosity=0)
+        call_command("migrate", verbosity=0)
+        from notesapp.models import Note
+        print(settings.CLERK_SYNC_USER_MODEL, Note._meta.get_field("owner").related_model._meta.db_table)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "clerk_sync.ClerkUser users"
+    migration = (app / "migrations" / "0001_initial.py").read_text()
+    assert "swappable_dependency(settings.CLERK_SYNC_USER_MODEL)" in migration
+
+
 def _columns(url: str, table: str) -> dict[str, Any]:
     """What ``sqlalchemy.inspect`` sees of ``table``: each column's compiled type and nullability, the primary
     key, and which columns are unique (by a unique index or a unique constraint)."""

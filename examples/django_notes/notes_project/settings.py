@@ -17,8 +17,9 @@ INSTALLED_APPS = ["django.contrib.contenttypes", "clerk_sync.django", "notes"]
 # Header tokens only, so no CSRF middleware: a browser cannot be made to send an Authorization header. An app
 # that takes Clerk's __session cookie keeps CsrfViewMiddleware and sets CLERK_AUTHORIZED_PARTIES.
 MIDDLEWARE = ["clerk_sync.django.middleware.ClerkSyncMiddleware"]
-# Which model holds the synced users (clerk-sync's own, table `users`); foreign keys name it through this setting,
-# as they name AUTH_USER_MODEL, so a later switch to your own AbstractClerkUser model keeps them valid.
+# Which model holds the synced users: clerk-sync's own (table `users`) is the default, written out here because
+# foreign keys name it through this setting, as they name AUTH_USER_MODEL, so a later switch to your own
+# AbstractClerkUser model keeps them valid.
 CLERK_SYNC_USER_MODEL = "clerk_sync.ClerkUser"
 ROOT_URLCONF = "notes_project.urls"
 

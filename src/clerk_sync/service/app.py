@@ -11,7 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from clerk_sync.db import AsyncSQLAlchemyStore
 from clerk_sync.db.mixin import utcnow
@@ -29,6 +31,7 @@ from clerk_sync.fastapi import (
     webhook_router,
 )
 from clerk_sync.keys import PemKeySet
+from clerk_sync.service import swagger
 from clerk_sync.service.contract import user_json
 from clerk_sync.service.demo import demo_router
 from clerk_sync.service.schemas import ClaimsOut, Health, Readiness, UserOut
@@ -90,6 +93,27 @@ def _with_retention(
     return with_retention
 
 
+def _serve_swagger_ui(app: FastAPI) -> None:
+    """``/docs`` (and its OAuth2 redirect page) with every script, style and icon served by the app itself."""
+    app.mount(swagger.STATIC_PATH, StaticFiles(directory=swagger.STATIC_DIR), name="swagger-ui")
+    redirect = "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=redirect,
+            swagger_js_url=swagger.JS_URL,
+            swagger_css_url=swagger.CSS_URL,
+            swagger_favicon_url=swagger.FAVICON_URL,
+        )
+
+    @app.get(redirect, include_in_schema=False)
+    async def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+
 def create_app(
     settings: ServiceSettings | None = None, clerk_settings: ClerkSettings | None = None, *, dev: bool = False
 ) -> FastAPI:
@@ -112,7 +136,14 @@ def create_app(
         logger.warning(
             "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /webhooks/clerk answers 503 and /readyz is not ready"
         )
-    app = FastAPI(title="clerk-sync reference service", lifespan=_with_retention(clerk.lifespan, settings))
+    # /docs from the installed swagger-ui-bundle, not FastAPI's CDN default; Redoc (CDN and Google fonts) is off.
+    app = FastAPI(
+        title="clerk-sync reference service",
+        lifespan=_with_retention(clerk.lifespan, settings),
+        docs_url=None,
+        redoc_url=None,
+    )
+    _serve_swagger_ui(app)
     install_exception_handlers(app, all_errors=True)
     app.include_router(webhook_router())
     app.include_router(metrics_router())

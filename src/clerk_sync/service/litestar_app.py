@@ -10,10 +10,14 @@ import logging
 from typing import Any
 
 from litestar import Litestar, get
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
 
 from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
 from clerk_sync.keys import PemKeySet
 from clerk_sync.litestar import CLERK_SECURITY, Claims, ClerkSyncPlugin, CurrentUser
+from clerk_sync.service import swagger
 from clerk_sync.service.contract import user_json
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import ClerkSettings, load_settings
@@ -31,6 +35,24 @@ async def me(current_user: CurrentUser) -> dict[str, Any]:
 @get("/me/claims", summary="The verified identity alone (no database)", security=CLERK_SECURITY)
 async def me_claims(claims: Claims) -> dict[str, Any]:
     return {"clerk_id": claims.sub, "session_id": claims.sid}
+
+
+#: ``/schema`` (and ``/schema/swagger``) is Swagger UI from the installed swagger-ui-bundle, ``/schema/openapi.json``
+#: the document. Litestar's other renderers (Redoc, RapiDoc, Elements) load their scripts from a CDN: left out.
+OPENAPI = OpenAPIConfig(
+    title="clerk-sync reference service (Litestar)",
+    version="1.0.0",
+    render_plugins=[
+        SwaggerRenderPlugin(
+            js_url=swagger.JS_URL,
+            css_url=swagger.CSS_URL,
+            standalone_preset_js_url=swagger.PRESET_JS_URL,
+            path=["/", "/swagger"],
+            favicon=f'<link rel="icon" type="image/png" href="{swagger.FAVICON_URL}">',
+        ),
+        JsonRenderPlugin(),
+    ],
+)
 
 
 def create_app(
@@ -58,4 +80,5 @@ def create_app(
             "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /webhooks/clerk answers 503 and /readyz is not ready"
         )
     # Logging stays the server's (uvicorn's), as in the FastAPI service; Litestar's default reconfigures the root.
-    return Litestar([me, me_claims], plugins=[plugin], logging_config=None)
+    static = create_static_files_router(swagger.STATIC_PATH, [swagger.STATIC_DIR], include_in_schema=False)
+    return Litestar([me, me_claims, static], plugins=[plugin], logging_config=None, openapi_config=OPENAPI)

@@ -126,3 +126,29 @@ def test_distribution_declares_the_extras() -> None:
     assert {"typer", "rich"} <= extras["cli"]
     for extra in ("sqlalchemy", "postgres", "sqlite", "fastapi", "cli"):
         assert extras[extra] <= extras["dev"], extra
+
+
+def test_sqlite_storage_and_the_command_need_no_postgres_driver(tmp_path: Path) -> None:
+    """``clerk-sync[fastapi,cli]`` (SQLite storage) installs neither asyncpg nor psycopg; with both refused, the
+    stores, the command and every reference app still import (the smoke test of the built wheel found the direct
+    reader importing asyncpg unconditionally, which broke ``clerk-sync serve`` on such an install)."""
+    modules = [
+        "clerk_sync.db",
+        "clerk_sync.cli",
+        "clerk_sync.service.app",
+        "clerk_sync.service.litestar_app",
+        "clerk_sync.service.flask_app",
+        "clerk_sync.flask",
+        "clerk_sync.litestar",
+        "clerk_sync.starlette",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(["asyncpg", "psycopg"]), json.dumps(modules)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,  # not tests/: its starlette/ and flask/ folders would shadow the frameworks
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == []

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from clerk_sync import __version__
 from clerk_sync.db import AsyncSQLAlchemyStore
 from clerk_sync.db.mixin import utcnow
 from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
@@ -112,7 +113,9 @@ def create_app(
         logger.warning(
             "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /webhooks/clerk answers 503 and /readyz is not ready"
         )
-    app = FastAPI(title="clerk-sync reference service", lifespan=_with_retention(clerk.lifespan, settings))
+    app = FastAPI(
+        title="clerk-sync reference service", version=__version__, lifespan=_with_retention(clerk.lifespan, settings)
+    )
     install_exception_handlers(app, all_errors=True)
     app.include_router(webhook_router())
     app.include_router(metrics_router())

@@ -92,3 +92,17 @@ def test_the_first_make_run_says_what_it_is_installing() -> None:
     assert any("installing" in line for line in dry_run[:install])
     assert "--quiet" not in dry_run[install]
     assert "-q " not in dry_run[install]
+
+
+def test_the_changelog_and_security_policy_name_the_current_version() -> None:
+    """CHANGELOG.md's newest release is ``clerk_sync.__version__`` (a version bump without its entry fails), and
+    SECURITY.md's supported line covers it."""
+    import re
+
+    import clerk_sync
+
+    changelog = (TESTS.parent / "CHANGELOG.md").read_text()
+    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", changelog, flags=re.MULTILINE)
+    assert releases[0] == clerk_sync.__version__
+    major, minor, _ = clerk_sync.__version__.split(".")
+    assert f"({major}.{minor}.x today)" in (TESTS.parent / "SECURITY.md").read_text()

@@ -17,9 +17,16 @@ CLI_REQUIRES = ("typer", "rich", "sqlalchemy")
 
 def missing_cli_packages() -> list[str]:
     """The packages of ``[cli]`` this environment lacks (empty when the command can run)."""
+    return [name for name in CLI_REQUIRES if not _installed(name)]
+
+
+def _installed(name: str) -> bool:
     import importlib.util
 
-    return [name for name in CLI_REQUIRES if importlib.util.find_spec(name) is None]
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a finder that refuses the name, or a broken half-installed package
+        return False
 
 
 def main() -> None:

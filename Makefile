@@ -5,12 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test check lint typecheck layers bench clean docs
+.PHONY: dist smoke
 
+# The first install takes a minute or two: say so, and let pip show each package as it comes (no --quiet).
 $(STAMP): pyproject.toml
+	@echo "==> setting up $(VENV): installing clerk-sync with every extra and the dev tools (first run: a minute or two)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'  # bench: tests/bench start every peer too
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev,bench]'  # bench: tests/bench start every peer too
 	touch $(STAMP)
+	@echo "==> $(VENV) is ready"
 
 # Clerk's own verifier (@clerk/backend, pinned by tests/oracle/package-lock.json) for tests/test_differential.py.
 ORACLE := tests/oracle
@@ -50,3 +54,12 @@ clean:
 ## Build the docs site into site/ (offline, --strict: a broken link or reference fails; mkdocs.yml).
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## Build the sdist and the wheel into dist/ (PEP 517, through `build`; hatchling is the backend).
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+## Install the built wheel into fresh virtual environments, one per framework extra, and smoke-test each.
+smoke: dist
+	$(PYTHON) .ci/smoke.py dist/*.whl

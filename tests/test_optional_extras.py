@@ -126,3 +126,48 @@ def test_distribution_declares_the_extras() -> None:
     assert {"typer", "rich"} <= extras["cli"]
     for extra in ("sqlalchemy", "postgres", "sqlite", "fastapi", "cli"):
         assert extras[extra] <= extras["dev"], extra
+
+
+def test_sqlite_storage_and_the_command_need_no_postgres_driver(tmp_path: Path) -> None:
+    """``clerk-sync[fastapi,cli]`` (SQLite storage) installs neither asyncpg nor psycopg; with both refused, the
+    stores, the command and every reference app still import (the smoke test of the built wheel found the direct
+    reader importing asyncpg unconditionally, which broke ``clerk-sync serve`` on such an install)."""
+    modules = [
+        "clerk_sync.db",
+        "clerk_sync.cli",
+        "clerk_sync.service.app",
+        "clerk_sync.service.litestar_app",
+        "clerk_sync.service.flask_app",
+        "clerk_sync.flask",
+        "clerk_sync.litestar",
+        "clerk_sync.starlette",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(["asyncpg", "psycopg"]), json.dumps(modules)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,  # not tests/: its starlette/ and flask/ folders would shadow the frameworks
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == []
+
+
+def test_the_command_without_the_cli_extra_names_it_in_one_line(tmp_path: Path) -> None:
+    """With typer and rich refused (``clerk-sync[flask]`` alone), the ``clerk-sync`` entry point exits 2 with one
+    line naming ``[cli]``, not a ModuleNotFoundError traceback."""
+    script = CHILD.split("for name in")[0] + "import runpy\nrunpy.run_module('clerk_sync', run_name='__main__')\n"
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(["typer", "rich"]), "[]"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "needs the [cli] extra (missing: typer, rich)" in result.stderr
+    assert "Traceback" not in result.stderr
+    entry = next(e for e in importlib.metadata.entry_points(group="console_scripts") if e.name == "clerk-sync")
+    assert entry.value == "clerk_sync.__main__:main"

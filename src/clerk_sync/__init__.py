@@ -51,7 +51,7 @@ from clerk_sync.tokens import find_token
 from clerk_sync.verify import SyncTokenVerifier, TokenVerifier, VerifiedTokenCache
 from clerk_sync.webhooks import WebhookEvent, verify_webhook
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AuthenticationError",

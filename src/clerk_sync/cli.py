@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from clerk_sync.devkeys import DEV_TOKEN_TTL, is_loopback, load_dev_issuer
+from clerk_sync.devkeys import DEV_TOKEN_TTL, dev_key_dir, is_loopback, load_dev_issuer, url_host
 from clerk_sync.errors import ClerkSyncError, ConfigurationError
 from clerk_sync.service.serving import FRAMEWORKS, FrameworkServer, ServeOptions, server_for
 from clerk_sync.settings import ClerkSettings, load_settings
@@ -74,31 +74,32 @@ def serve(
     except ClerkSyncError as exc:
         raise _fail(exc) from None
     if dev:
-        token = load_dev_issuer().mint("user_dev_1", ttl=DEV_TOKEN_TTL, claims=_dev_profile("user_dev_1"))
+        token = load_dev_issuer().mint("user_dev_1", ttl=DEV_TOKEN_TTL, claims=DEV_SAMPLE_PROFILE)
         err.print(
-            "[bold yellow]DEVELOPMENT MODE:[/] tokens signed by the local key in .clerk-sync/ are trusted. "
+            f"[bold yellow]DEVELOPMENT MODE:[/] tokens signed by the local key in {dev_key_dir()} are trusted. "
             "Never run this in production.",
             highlight=False,
+            soft_wrap=True,
         )
-        shown_host = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host  # noqa: S104
         out.print(
-            f"Try it:\n  curl -H 'Authorization: Bearer {token}' http://{shown_host}:{port}/me",
+            f"Try it:\n  curl -H 'Authorization: Bearer {token}' http://{url_host(host)}:{port}/me",
             highlight=False,
             soft_wrap=True,
         )
     server.run(ServeOptions(host=host, port=port, dev=dev, workers=workers, access_log=not no_access_log))
 
 
+#: The profile of the sample token ``serve --dev`` prints; ``dev-token`` puts in only the claims it is given.
+DEV_SAMPLE_PROFILE: dict[str, object] = {"email": "dev@example.com", "first_name": "Dev", "last_name": "User"}
+
+
 def _dev_profile(
-    sub: str, email: str | None = None, first: str | None = None, last: str | None = None, image: str | None = None
+    email: str | None = None, first: str | None = None, last: str | None = None, image: str | None = None
 ) -> dict[str, object]:
-    suffix = sub.removeprefix("user_")
-    return {
-        "email": email or f"{suffix}@example.com",
-        "first_name": first or "Dev",
-        "last_name": last or suffix.replace("_", " ").title(),
-        "image_url": image,
-    }
+    """Only the claims given: a token with ``--sub`` alone carries no profile, as Clerk's default template does
+    not, so the service's first-sight path is what a real app meets (no invented email or name)."""
+    given = {"email": email, "first_name": first, "last_name": last, "image_url": image}
+    return {claim: value for claim, value in given.items() if value is not None}
 
 
 @app.command("dev-token")
@@ -115,7 +116,7 @@ def dev_token(
         issuer = load_dev_issuer()
     except ClerkSyncError as exc:
         raise _fail(exc) from None
-    claims = _dev_profile(sub, email, first_name, last_name, image_url)
+    claims = _dev_profile(email, first_name, last_name, image_url)
     sys.stdout.write(issuer.mint(sub, ttl=ttl, claims=claims) + "\n")
 
 

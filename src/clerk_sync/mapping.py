@@ -37,7 +37,8 @@ __all__ = [
 
 PROFILE_COLUMNS = ("email", "first_name", "last_name", "image_url", "public_metadata")
 
-#: column -> claim, matching ``shared/fixtures/session-token-template.json``.
+#: column -> claim: the names the session-token template in ``tests/fixtures/session-token-template.json`` gives
+#: (paste it into the Clerk Dashboard: Sessions, Customize session token).
 DEFAULT_CLAIM_MAP: Mapping[str, str] = MappingProxyType({column: column for column in PROFILE_COLUMNS})
 
 _MILLIS_THRESHOLD = 10**12  # 2001-09-09 in ms; any second-based timestamp of our era is below it

@@ -32,7 +32,7 @@ _WEBHOOK_KEY_BYTES = (24, 64)
 
 
 class KeySourceKind(StrEnum):
-    """Where signing keys come from, in the order DESIGN.md gives: the first configured one alone."""
+    """Where signing keys come from, in the order the README gives: the first configured one alone."""
 
     PEM = "pem"
     JWKS_URL = "jwks_url"

@@ -8,10 +8,14 @@ import threading
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from clerk_sync.issuer import TokenIssuer
-from tests.processes import run_cli, service
+from tests.processes import CLI, clean_env, free_port, run_cli, service, wait_for
+
+#: The profile claims a session token may carry (Clerk's template; ``clerk_sync.mapping.PROFILE_COLUMNS``).
+PROFILE_CLAIMS = {"email", "first_name", "last_name", "image_url", "public_metadata"}
 
 
 def read_until(process: subprocess.Popen[str], needle: str, timeout: float = 10) -> str:
@@ -34,9 +38,16 @@ def read_until(process: subprocess.Popen[str], needle: str, timeout: float = 10)
 
 
 def test_dev_token_and_serve_dev(tmp_path: Path) -> None:
-    """`serve --dev` trusts tokens from `dev-token` run in the same folder, and prints a working curl line."""
-    with service(tmp_path, "--dev") as (base, process):
-        token = run_cli("dev-token", "--sub", "user_cli", "--email", "cli@example.com", cwd=tmp_path).stdout.strip()
+    """`serve --dev` trusts tokens from `dev-token` run in another folder (the key is per user, in the cache
+    directory, not in the working directory), and prints a working curl line."""
+    served, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    served.mkdir()
+    elsewhere.mkdir()
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    with service(served, "--dev", env=env) as (base, process):
+        token = run_cli(
+            "dev-token", "--sub", "user_cli", "--email", "cli@example.com", cwd=elsewhere, env=env
+        ).stdout.strip()
         response = httpx.get(f"{base}/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200
         assert response.json()["clerk_id"] == "user_cli"
@@ -46,7 +57,54 @@ def test_dev_token_and_serve_dev(tmp_path: Path) -> None:
         shown = httpx.get(match.group(2), headers={"Authorization": f"Bearer {match.group(1)}"})
         assert shown.status_code == 200
         assert shown.json()["clerk_id"] == "user_dev_1"
-    assert (tmp_path / ".clerk-sync" / "dev-signing-key.pem").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "cache" / "clerk-sync" / "dev-signing-key.pem").stat().st_mode & 0o077 == 0
+    assert not (served / ".clerk-sync").exists()
+    assert not (elsewhere / ".clerk-sync").exists()
+
+
+def test_dev_token_with_only_sub_invents_no_profile(tmp_path: Path) -> None:
+    """`dev-token --sub` alone mints a token with no email or name claims, so `/me` shows nulls rather than
+    made-up data; the claims that are given are the only ones in the token."""
+    env = {"CLERK_SYNC_DEV_DIR": str(tmp_path / "key")}
+    bare = run_cli("dev-token", "--sub", "user_bare", cwd=tmp_path, env=env).stdout.strip()
+    named = run_cli("dev-token", "--sub", "user_named", "--first-name", "Ada", cwd=tmp_path, env=env).stdout.strip()
+    assert set(jwt.decode(bare, options={"verify_signature": False})) & PROFILE_CLAIMS == set()
+    named_claims = jwt.decode(named, options={"verify_signature": False})
+    assert (set(named_claims) & PROFILE_CLAIMS, named_claims["first_name"]) == ({"first_name"}, "Ada")
+    with service(tmp_path, "--dev", env=env) as (base, _):
+        me = httpx.get(f"{base}/me", headers={"Authorization": f"Bearer {bare}"})
+    assert me.status_code == 200, me.text
+    assert (me.json()["clerk_id"], me.json()["email"], me.json()["first_name"]) == ("user_bare", None, None)
+
+
+def test_dev_on_ipv6_loopback_prints_a_url_that_works(tmp_path: Path) -> None:
+    """`serve --dev --host ::1` prints `http://[::1]:PORT/me` (brackets: a bare `::1:PORT` is no URL), and
+    the printed curl line answers 200."""
+    port = free_port()
+    env = clean_env({"CLERK_SYNC_DEV_DIR": str(tmp_path / "key")})
+    command = [CLI, "serve", "--dev", "--host", "::1", "--port", str(port)]
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        try:
+            printed = read_until(process, "curl", timeout=30)
+            match = re.search(r"curl -H 'Authorization: Bearer ([\w.-]+)' (http://\S+)", printed)
+            assert match, printed
+            assert match.group(2) == f"http://[::1]:{port}/me"
+
+            def answers() -> bool:
+                try:
+                    return (
+                        httpx.get(match.group(2), headers={"Authorization": f"Bearer {match.group(1)}"}).status_code
+                        == 200
+                    )
+                except httpx.HTTPError:
+                    return False
+
+            wait_for(answers, timeout=30, failure=lambda: f"{match.group(2)} did not answer 200")
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def test_dev_tokens_are_not_trusted_without_dev(tmp_path: Path, clerk_issuer: TokenIssuer) -> None:

@@ -187,7 +187,7 @@ async def test_not_mounted_without_dev(tmp_path: Path, clerk_issuer: TokenIssuer
 
 async def test_mounted_with_dev_and_trusted_by_me(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In development mode the page is served and its tokens are the ones ``/me`` trusts; expired ones get 401."""
-    monkeypatch.chdir(tmp_path)  # the development key lives in ./.clerk-sync
+    monkeypatch.setenv("CLERK_SYNC_DEV_DIR", str(tmp_path))  # a development key of its own
     app = create_app(service_settings(tmp_path), ClerkSettings(_env_file=None), dev=True)
     async with serving(app) as http:
         http.base_url = httpx.URL(LOOPBACK)
@@ -200,3 +200,16 @@ async def test_mounted_with_dev_and_trusted_by_me(tmp_path: Path, monkeypatch: p
     assert me.json()["clerk_id"] == "user_wired"
     assert refused.status_code == 401
     assert refused.json()["code"] == "token-expired"
+
+
+def test_every_query_parameter_of_the_page_is_documented() -> None:
+    """Each URL parameter demo.js reads (``?auto=1`` and the profile it signs in with) is explained in the README,
+    so the mode the browser test uses is not a hidden feature."""
+    script = (Path(__file__).resolve().parents[2] / "src/clerk_sync/service/static/demo.js").read_text()
+    fields = re.search(r"const fields = \{([^}]*)\}", script)
+    assert fields is not None
+    read = {"auto", *re.findall(r"(\w+): \"", fields.group(1))}
+    assert read == {"auto", "sub", "email", "first_name", "last_name"}
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "?auto=1" in readme
+    assert [name for name in sorted(read - {"auto"}) if f"&{name}=" not in readme] == []

@@ -20,6 +20,7 @@ from clerk_sync.db.migrate import (
 )
 from clerk_sync.db.mixin import DECLARED_LENGTHS, ENGINE_COLUMNS, ClerkUserMixin, JSONDocument
 from clerk_sync.db.models import ProcessedWebhook, User
+from clerk_sync.db.schema import missing_table_error, prepare_schema
 from clerk_sync.db.store import AsyncSQLAlchemyStore, SQLAlchemyStore
 from clerk_sync.db.upsert import tombstone_statement, upsert_statement
 from clerk_sync.db.wiring import async_store_option
@@ -52,6 +53,8 @@ __all__ = [
     "head_revisions",
     "is_data_error",
     "is_unavailable",
+    "missing_table_error",
+    "prepare_schema",
     "schema_diff",
     "tombstone_statement",
     "upgrade",

@@ -30,7 +30,11 @@ class User(ClerkUserMixin, Base):
 
 
 class ProcessedWebhook(Base):
-    """One applied (or deliberately ignored) Svix message."""
+    """One applied Svix message (created, updated or deleted a user).
+
+    Events of other types are answered ``ignored`` and not recorded: ignoring is idempotent, so a redelivery
+    needs no ledger row, and Clerk sends many types (sessions, organizations) that would only fill the table.
+    """
 
     __tablename__ = "clerk_webhook_events"
 

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-import asyncpg
 from sqlalchemy import Column, Engine, bindparam, event, select
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import inspect as sa_inspect
@@ -33,6 +32,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
 
 from clerk_sync.db.engine import configure_sqlite
+
+#: What a failed read on the PostgreSQL reader raises; the SQLite one adds ``sqlite3.Error``. asyncpg is imported
+#: only when installed: ``[sqlite]`` without ``[postgres]`` only ever builds the SQLite reader.
+_PG_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+try:
+    import asyncpg
+except ModuleNotFoundError:
+    pass
+else:
+    _PG_READ_ERRORS += (asyncpg.PostgresError, asyncpg.InterfaceError)
+_READ_ERRORS: tuple[type[BaseException], ...] = (*_PG_READ_ERRORS, sqlite3.Error)
 
 __all__ = ["READER_POOL_SIZE", "UserReader", "open_user_reader"]
 
@@ -100,7 +110,7 @@ class UserReader:
             return None
         try:
             record = await self._driver.fetch(self.sql, clerk_id)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, sqlite3.Error, TimeoutError) as error:
+        except _READ_ERRORS as error:
             self._stand_aside(error)
             return None
         self._failures = 0
@@ -271,5 +281,5 @@ class _AsyncpgDriver:
         for connection in idle:
             try:
                 await asyncio.wait_for(connection.close(), CONNECT_TIMEOUT_S)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except _PG_READ_ERRORS:
                 connection.terminate()

@@ -129,7 +129,10 @@ class ClerkUser(AbstractClerkUser):
 
 
 class ProcessedWebhook(models.Model):
-    """One applied (or deliberately ignored) Svix message; the unique ``svix_id`` makes a redelivery a no-op."""
+    """One applied Svix message; the unique ``svix_id`` makes a redelivery a no-op.
+
+    Events of other types are answered ``ignored`` and not recorded (ignoring is idempotent).
+    """
 
     id: models.BigAutoField[int, int] = models.BigAutoField(primary_key=True)
     svix_id: models.CharField[str, str] = models.CharField(max_length=255, unique=True)

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clerk_sync.core import ClerkCore
-from clerk_sync.db import AsyncSQLAlchemyStore, async_store_option, upgrade
+from clerk_sync.db import async_store_option, prepare_schema
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.keys import KeySet
 from clerk_sync.mapping import ClaimMapping
@@ -88,8 +88,7 @@ class ClerkSync:
     async def runtime(self) -> AsyncIterator[ClerkCore]:
         """The open core outside FastAPI (CLI, scripts); closes what it opened."""
         async with self._core() as core:
-            if self._migrate and isinstance(core.store, AsyncSQLAlchemyStore):
-                await upgrade(core.store.engine)
+            await prepare_schema(core.store, migrate=self._migrate)  # or stop naming the missing table
             yield core
 
     @asynccontextmanager

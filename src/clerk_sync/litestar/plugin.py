@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from clerk_sync.claims import SessionClaims
 from clerk_sync.core import ClerkCore
-from clerk_sync.db import AsyncSQLAlchemyStore, ClerkUserMixin, async_store_option, upgrade
+from clerk_sync.db import ClerkUserMixin, async_store_option, prepare_schema
 from clerk_sync.keys import KeySet
 from clerk_sync.litestar.deps import (
     provide_claims,
@@ -119,8 +119,7 @@ class ClerkSyncPlugin(InitPluginProtocol):
     async def runtime(self) -> AsyncIterator[ClerkCore]:
         """The open core outside Litestar (CLI, scripts); closes what it opened."""
         async with self.core() as core:
-            if self._core_options["migrate"] and isinstance(core.store, AsyncSQLAlchemyStore):
-                await upgrade(core.store.engine)
+            await prepare_schema(core.store, migrate=self._core_options["migrate"])  # or stop naming the table
             yield core
 
     @asynccontextmanager

@@ -15,6 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from clerk_sync import __version__
 from clerk_sync.db import AsyncSQLAlchemyStore
 from clerk_sync.db.mixin import utcnow
 from clerk_sync.devkeys import DEV_ISSUER, load_dev_issuer
@@ -139,6 +140,7 @@ def create_app(
     # /docs from the installed swagger-ui-bundle, not FastAPI's CDN default; Redoc (CDN and Google fonts) is off.
     app = FastAPI(
         title="clerk-sync reference service",
+        version=__version__,
         lifespan=_with_retention(clerk.lifespan, settings),
         docs_url=None,
         redoc_url=None,

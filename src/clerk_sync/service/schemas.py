@@ -13,7 +13,8 @@ _DATE_TIME: JsonDict = {"format": "date-time"}
 
 
 class UserOut(BaseModel):
-    """``GET /me``: the local row (DESIGN.md's contract); absent profile fields are null, never guessed."""
+    """``GET /me``: the local row (the contract every reference app serves, ``tests/contract``); absent profile
+    fields are null, never guessed."""
 
     id: int = Field(description="The local, stable primary key.")
     clerk_id: str

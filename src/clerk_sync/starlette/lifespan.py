@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
 from clerk_sync.core import ClerkCore
-from clerk_sync.db import AsyncSQLAlchemyStore, upgrade
+from clerk_sync.db import AsyncSQLAlchemyStore, prepare_schema
 from clerk_sync.keys import KeySet
 from clerk_sync.settings import ClerkSettings
 from clerk_sync.starlette.backend import STATE_KEY
@@ -43,8 +43,7 @@ def clerk_lifespan(
     @asynccontextmanager
     async def lifespan(app: ASGIApp) -> AsyncIterator[None]:
         async with ClerkCore(settings, store=store, key_set=key_set, http=http) as core:
-            if migrate and isinstance(core.store, AsyncSQLAlchemyStore):
-                await upgrade(core.store.engine)
+            await prepare_schema(core.store, migrate=migrate)  # or stop naming the missing table
             state = app.state  # type: ignore[attr-defined]
             setattr(state, STATE_KEY, core)
             try:

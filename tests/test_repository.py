@@ -88,7 +88,7 @@ def test_the_first_make_run_says_what_it_is_installing() -> None:
         text=True,
         check=True,
     ).stdout.splitlines()
-    install = next(i for i, line in enumerate(dry_run) if "pip install" in line and ".[dev]" in line)
+    install = next(i for i, line in enumerate(dry_run) if "pip install" in line and ".[dev" in line)
     assert any("installing" in line for line in dry_run[:install])
     assert "--quiet" not in dry_run[install]
     assert "-q " not in dry_run[install]

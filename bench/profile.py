@@ -1,11 +1,16 @@
 """Where a steady-state request spends its time: py-spy samples one uvicorn worker while wrk loads one route.
 
-Run: ``.venv/bin/python -m bench.profile [--db sqlite|postgresql] [--path /me] [--seconds 8] [--top 15]``.
+Run: ``.venv/bin/python -m bench.profile [--framework fastapi|django|flask] [--db sqlite|postgresql] [--path /me]
+[--seconds 8] [--top 15]``.
 Needs ``wrk`` and ``py-spy`` (dev extra). py-spy samples the worker from outside (``--nonblocking``: the worker
 is never paused, so the rates stay close to an unprofiled run) and writes collapsed stacks; this script keeps the
 event loop's busy samples (a sample whose innermost frame is the loop itself is idle) and prints the functions
 with the most samples of their own ("self") and the request-path frames under which the most samples fall
 ("inclusive"). The process's entry frames (click, uvicorn's main, the asyncio runner) are left out.
+
+``--framework django|flask`` serves that framework's reference app as ``bench.compare`` does (one gunicorn
+gthread worker, ``bench.framework_servers``) and attaches py-spy to the worker process (``record -p``) for the
+load's duration; a thread waiting for a request or a lock is idle, not work.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -25,10 +33,13 @@ from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import JwksServer
 
 #: A sample whose innermost frame is one of these is the loop waiting for I/O, not work.
-IDLE = ("Runner.run", "run_forever", "_run_once", "select (selectors.py")
+IDLE = ("Runner.run", "run_forever", "_run_once", "select (selectors.py", "EpollSelector.select", "wait (threading.py")
 
 #: The process's entry frames: under nearly everything that is not a loop callback, so they say nothing.
-ENTRY = ("click/", "uvicorn/main.py", "uvicorn/server.py", "uvicorn/_compat.py", "asyncio/runners.py", "<module>")
+ENTRY = (
+    *("click/", "uvicorn/main.py", "uvicorn/server.py", "uvicorn/_compat.py", "asyncio/runners.py", "<module>"),
+    *("threading.py", "concurrent/futures/thread.py", "gunicorn/app/", "gunicorn/workers/base.py", "gunicorn/arbiter"),
+)
 
 
 def profile(kind: str, path: str, seconds: int, rate: int) -> Path:
@@ -59,6 +70,36 @@ def sample(kind: str, url: str, work: Path, path: str, seconds: int, rate: int) 
     return stacks
 
 
+def profile_wsgi(framework: str, kind: str, path: str, seconds: int, rate: int) -> Path:
+    """Serve ``framework``'s reference app as ``bench.compare`` does and sample its gunicorn worker under load."""
+    from bench.compare import FRAMEWORK_APPS, ME, bench_env, migrate
+    from bench.framework_servers import serve
+
+    with bench_database(kind, "profile") as (url, work):
+        issuer = TokenIssuer()
+        token = issuer.mint("user_bench", ttl=3600, claims=CLAIMS)
+        migrate(framework, url, {**os.environ, "CLERK_SYNC_SERVE_DEV": "0"}, work)
+        stacks = work / "stacks.txt"
+        with JwksServer(issuer) as jwks:
+            app = FRAMEWORK_APPS[framework][ME]
+            server, base = serve(framework, app, bench_env(url, issuer, jwks.url), work)
+            try:
+                first = httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"})
+                if first.status_code != 200:
+                    raise SystemExit(f"{path}: {first.status_code} {first.text}")
+                worker = int(subprocess.check_output(["pgrep", "-P", str(server.pid)], text=True).split()[0])
+                sampler = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", str(rate)]
+                sampler += ["-d", str(seconds), "-f", "raw", "-o", str(stacks), "-p", str(worker)]
+                spy = subprocess.Popen(sampler, stdout=subprocess.DEVNULL)
+                rps, p50, p99 = wrk(f"{base}{path}", token, seconds, 16)
+                spy.wait(timeout=60)
+                print(f"{framework} {kind} {path}: {rps:.0f} req/s, p50 {p50}, p99 {p99} (while sampled at {rate} Hz)")
+            finally:
+                server.terminate()
+                server.wait(timeout=60)
+        return Path(shutil.copy(stacks, Path(tempfile.gettempdir()) / f"stacks-{framework}-{kind}.txt"))
+
+
 def report(stacks: Path, top: int) -> None:
     """Print the self and inclusive tables from py-spy's collapsed stacks."""
     own: Counter[str] = Counter()
@@ -87,13 +128,18 @@ def report(stacks: Path, top: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--framework", choices=["fastapi", "django", "flask"], default="fastapi")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--path", default="/me")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rate", type=int, default=1000, help="samples per second")
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
-    report(profile(args.db, args.path, args.seconds, args.rate), args.top)
+    if args.framework == "fastapi":
+        stacks = profile(args.db, args.path, args.seconds, args.rate)
+    else:
+        stacks = profile_wsgi(args.framework, args.db, args.path, args.seconds, args.rate)
+    report(stacks, args.top)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@ the environment overridden by ``app.config``, state in ``app.extensions``, one c
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlalchemy.pool import QueuePool
 
 from clerk_sync.core import SyncClerkCore
+from clerk_sync.db import SQLAlchemyStore
 from clerk_sync.errors import ConfigurationError
 from clerk_sync.flask import ClerkSync, clerk_required, current_claims, current_user, state_of
 from clerk_sync.issuer import TokenIssuer
@@ -70,6 +73,35 @@ def test_database_url_from_app_config_and_migrate(clerk_issuer: TokenIssuer, tmp
         response = app.test_client().get("/whoami", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
         assert (tmp_path / "clerk_sync.db").exists()
+    finally:
+        state_of(app).close()
+
+
+def test_pool_size_keeps_one_connection_per_request_thread(clerk_issuer: TokenIssuer, tmp_path: Path) -> None:
+    """``pool_size`` sizes the engine built from a URL with no overflow: four threads syncing at once open four
+    connections and keep them, instead of opening and closing one per request beyond SQLAlchemy's default."""
+    clerk = ClerkSync(migrate=True, pool_size=4)
+    app = _app_factory(
+        clerk,
+        {"CLERK_JWT_KEY": clerk_issuer.public_pem(armor=False), "CLERK_SYNC_DATABASE_URL": sqlite_url(tmp_path)},
+    )
+    try:
+        store = state_of(app).core.store
+        assert isinstance(store, SQLAlchemyStore)
+        engine = store.sessionmaker.kw["bind"]
+        assert isinstance(engine.pool, QueuePool)
+        assert (engine.pool.size(), engine.pool._max_overflow) == (4, 0)
+        opened: list[object] = []
+        event.listen(engine, "connect", lambda *_: opened.append(1))
+        token = clerk_issuer.mint("user_pooled")
+
+        def whoami(_: int) -> int:
+            return app.test_client().get("/whoami", headers={"Authorization": f"Bearer {token}"}).status_code
+
+        with ThreadPoolExecutor(4) as threads:
+            for _ in range(3):
+                assert list(threads.map(whoami, range(8))) == [200] * 8
+        assert len(opened) <= 4
     finally:
         state_of(app).close()
 

@@ -30,6 +30,7 @@ from clerk_sync.django.conf import get_user_model
 from clerk_sync.django.failures import translate_failures
 from clerk_sync.django.limits import FieldLimits
 from clerk_sync.django.models import AbstractClerkUser, ProcessedWebhook
+from clerk_sync.django.reader import RowReader
 from clerk_sync.django.signals import SIGNALS, sender_for
 from clerk_sync.errors import UserDeletedError
 from clerk_sync.profile import UserDeletion, UserProfile
@@ -68,6 +69,7 @@ class DjangoUserStore(Generic[M]):
         )
         self._columns = frozenset(field.attname for field in resolved._meta.concrete_fields)
         self._limits: dict[str, FieldLimits] = {}  # by vendor, built on the first write
+        self._reader: RowReader[M] = RowReader(resolved, using)
 
     @property
     def connection(self) -> BaseDatabaseWrapper:
@@ -203,9 +205,8 @@ class DjangoUserStore(Generic[M]):
         return SyncResult(user, "unchanged", deletion.source)
 
     def _load(self, clerk_id: str) -> M | None:
-        """One indexed read through the base manager (an app's default manager may hide tombstones)."""
-        found: list[M] = list(self.model._base_manager.using(self.using).filter(clerk_id=clerk_id)[:1])
-        return found[0] if found else None
+        """One indexed read, as the base manager sees the table (an app's default manager may hide tombstones)."""
+        return self._reader.get(clerk_id)
 
     def _write(self, statement: sql.Statement) -> M | None:
         row = self._execute(statement)

@@ -87,6 +87,12 @@ class ClerkSync:
     applies the packaged Alembic migrations at ``init_app`` (the embedded SQLite default wants it; a production
     database is migrated by ``clerk-sync db upgrade``). ``all_errors=True`` renders the app's own refusals
     (404, 405 with ``Allow``) and crashes as problem+json too; by default only clerk-sync's errors are.
+
+    ``pool_size`` sizes the pool of the engine built from a URL: give it the server's request threads per process
+    (gunicorn ``--threads``). Every synced request holds one connection while it reads, and SQLAlchemy's default
+    pool (5 kept, 10 more opened and closed on demand) is smaller than a threaded worker's concurrency, so
+    requests beyond it open a connection and close it again; sized to the threads (and no overflow), none does,
+    and a process never holds more connections than it has threads.
     """
 
     def __init__(
@@ -106,6 +112,7 @@ class ClerkSync:
         on_user_updated: SyncHook | None = None,
         on_user_deleted: SyncHook | None = None,
         all_errors: bool = False,
+        pool_size: int | None = None,
     ) -> None:
         self._settings = settings
         self._database = (engine, db, database_url)
@@ -120,6 +127,7 @@ class ClerkSync:
             "on_user_deleted": on_user_deleted,
         }
         self._all_errors = all_errors
+        self._pool_size = pool_size
         if app is not None:
             self.init_app(app)
 
@@ -158,7 +166,8 @@ class ClerkSync:
         url = url or _configured_url(app)
         if url is None:
             return None, None, None
-        owned = create_sync_engine_for(url)
+        sized = {} if self._pool_size is None else {"pool_size": self._pool_size, "max_overflow": 0}
+        owned = create_sync_engine_for(url, **sized)
         stack.callback(owned.dispose)
         return SQLAlchemyStore(owned, self._model, **self._hooks), None, owned
 

@@ -25,7 +25,11 @@ from clerk_sync.service.contract import user_json
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import ClerkSettings, load_settings
 
-__all__ = ["create_app", "user_json"]
+__all__ = ["THREADS", "create_app", "user_json"]
+
+#: Request threads per worker process (``flask_server`` serves with these): enough that a burst of first requests
+#: races for real. The engine keeps one connection per thread (``ClerkSync(pool_size=...)``).
+THREADS = 32
 
 logger = logging.getLogger("clerk_sync")
 
@@ -57,6 +61,7 @@ def create_app(
         migrate=embedded,
         key_set=key_set,
         all_errors=True,
+        pool_size=THREADS,
     )
     app.register_blueprint(webhook_blueprint())
     app.register_blueprint(probes_blueprint())

@@ -14,15 +14,12 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication  # gunicorn ships no hints
 
 from clerk_sync.flask import state_of
-from clerk_sync.service.flask_app import create_app
+from clerk_sync.service.flask_app import THREADS, create_app
 from clerk_sync.service.serving import DEV_ENV, ServeOptions, alembic_upgrade
 from clerk_sync.service.settings import ServiceSettings
 from clerk_sync.settings import load_settings
 
 __all__ = ["THREADS", "run", "service_app", "upgrade", "validate"]
-
-#: Request threads per worker process: enough that a burst of first requests races for real.
-THREADS = 32
 
 
 def service_app() -> Flask:

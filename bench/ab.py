@@ -12,12 +12,11 @@ import argparse
 import asyncio
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
-from bench.http_rps import bench_database, free_port, wrk
+from bench.http_rps import bench_database, free_port, wait_healthy, wrk
 from clerk_sync.db import upgrade
 from clerk_sync.issuer import TokenIssuer
 from clerk_sync.testing import JwksServer
@@ -31,16 +30,7 @@ def _serve(checkout: Path, env: dict[str, str], work: Path) -> tuple[subprocess.
     command = [str(checkout / ".venv" / "bin" / "uvicorn"), "--factory", "clerk_sync.service:create_app"]
     command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
     process = subprocess.Popen(command, env={**env, "PYTHONPATH": str(checkout / "src")}, cwd=work)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"{checkout} did not start")
+    return process, wait_healthy(process, port, str(checkout))
 
 
 def measure(kind: str, baseline: Path, seconds: int, rounds: int, connections: int) -> None:

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from bench.http_rps import free_port, start_server
+from bench.http_rps import free_port, start_server, wait_healthy
 
 __all__ = ["DJANGO_WSGI", "App", "describe", "serve", "threads_of"]
 
@@ -67,13 +64,4 @@ def serve(framework: str, app: App, env: dict[str, str], cwd: Path) -> tuple[sub
     command += ["--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     command += ["--graceful-timeout", "5", "--no-control-socket", app.target]
     process = subprocess.Popen(command, env={**env, **app.env}, cwd=cwd)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"{app.target} ({app.env}) did not start")
+    return process, wait_healthy(process, port, f"{app.target} ({app.env})")

@@ -101,6 +101,20 @@ async def _pg_stats(dsn: str) -> tuple[int, int]:
         await connection.close()
 
 
+def wait_healthy(process: subprocess.Popen[bytes], port: int, what: str) -> str:
+    """The server's base URL once ``/healthz`` answers 200; the process is killed if it does not within 30 s."""
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return base
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit(f"{what} did not start")
+
+
 def start_server(
     factory: str, env: dict[str, str], cwd: Path, *, wrapper: Sequence[str] = ()
 ) -> tuple[subprocess.Popen[bytes], str]:
@@ -124,16 +138,7 @@ def start_server(
         env=env,
         cwd=cwd,
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"{factory} did not start")
+    return process, wait_healthy(process, port, factory)
 
 
 def run(kind: str, seconds: int, connections: int) -> None:

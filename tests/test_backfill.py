@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import event, func, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from clerk_sync.backend_api import BackendAPI
@@ -18,13 +18,12 @@ from clerk_sync.db import AsyncSQLAlchemyStore, User, create_engine, create_sess
 from clerk_sync.db.models import BackfillCheckpoint
 from clerk_sync.profile import Source, UserProfile
 from clerk_sync.testing import FakeClerkBackend, make_user_json
+from tests.backfill_users import BASE_MS, SECRET, population
 from tests.databases import DATABASE_KINDS, database_url
 from tests.support import Sleeps, recording
 
 pytestmark = pytest.mark.anyio
 
-SECRET = "sk_test_backfill"
-BASE_MS = 1_700_000_000_000
 COLUMNS = [column.key for column in inspect(User).columns]
 
 
@@ -35,21 +34,6 @@ async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         await upgrade(engine)
         yield create_sessionmaker(engine)
         await engine.dispose()
-
-
-def population(n: int) -> list[dict[str, Any]]:
-    return [
-        make_user_json(
-            f"user_{i:05d}",
-            email=f"u{i}@example.com",
-            first_name=f"F{i}",
-            last_name=f"L{i}",
-            public_metadata={"n": i},
-            created_at=BASE_MS + i,
-            updated_at=BASE_MS + i,
-        )
-        for i in range(n)
-    ]
 
 
 async def run(
@@ -267,6 +251,49 @@ async def test_unstorable_users_are_skipped(sessions: async_sessionmaker[AsyncSe
         report = await run(backend, sessions)
         assert counts(report) == {"seen": 3, "created": 2, "invalid": 1}
         assert set(await rows(sessions)) == {"user_00000", "user_00002"}
+
+
+async def test_a_value_the_database_refuses_fails_that_user_alone(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """An app constraint the column limits cannot know (a CHECK on PostgreSQL, a trigger on SQLite) refuses one
+    user of a page: the page is replayed user by user, so that user alone is invalid and listed with its reason,
+    and every other user of the page (before and after it) is written, exactly as the per-user path would."""
+    users = population(5)
+    users[2] = make_user_json("user_00002", first_name="Refused", created_at=BASE_MS + 2, updated_at=BASE_MS + 2)
+    engine = _engine(sessions)
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(
+                text("ALTER TABLE users ADD CONSTRAINT no_refused CHECK (first_name IS DISTINCT FROM 'Refused')")
+            )
+        else:
+            await connection.execute(
+                text(
+                    "CREATE TRIGGER no_refused BEFORE INSERT ON users WHEN NEW.first_name = 'Refused' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+    with FakeClerkBackend(secret_key=SECRET, users=users) as backend:
+        report = await run(backend, sessions)
+    assert counts(report) == {"seen": 5, "created": 4, "invalid": 1}
+    [failed] = report.failed
+    assert failed.clerk_id == "user_00002"
+    assert "Refused" not in failed.reason  # names the problem, never the value
+    assert set(await rows(sessions)) == {"user_00000", "user_00001", "user_00003", "user_00004"}
+
+
+async def test_a_page_is_one_transaction(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """250 new users over 3 pages commit 3 times for the users (plus one per checkpoint), not 250 times."""
+    with FakeClerkBackend(secret_key=SECRET, users=population(250)) as backend:
+        commits: list[None] = []
+        engine = _engine(sessions)
+        listener = lambda _connection: commits.append(None)  # noqa: E731
+        event.listen(engine.sync_engine, "commit", listener)
+        try:
+            report = await run(backend, sessions, page_size=100)
+        finally:
+            event.remove(engine.sync_engine, "commit", listener)
+    assert (report.created, report.pages) == (250, 3)
+    assert len(commits) == 3 + 3 + 1  # pages, checkpoints, the final clear
 
 
 async def test_progress_is_reported_per_user(sessions: async_sessionmaker[AsyncSession]) -> None:

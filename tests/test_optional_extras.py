@@ -32,7 +32,6 @@ OUTSIDE_CORE = (
     "clerk_sync.fastapi",
     "clerk_sync.service",
     "clerk_sync.db",
-    "clerk_sync.backfill",
     "clerk_sync.cli",
     "clerk_sync.django",
     "clerk_sync.flask",

@@ -11,35 +11,34 @@ in Clerk while the run goes on never make it skip anyone. After each finished pa
 to ``clerk_backfill_checkpoints``; ``resume=True`` starts after it, and a finished run deletes it. Requests
 are paced (``RequestPacer``) to a share of Clerk's per-key rate limit, which the live app shares.
 
-This module knows no web framework and no terminal: the CLI adds the progress bar and the summary table.
+Each page is written in one transaction (``BackfillStore.sync_page``): a run commits once per page, and a user
+whose values the row cannot hold is counted ``invalid`` and listed in ``failed`` without costing the page's
+other users their write. This module knows no web framework, no database library and no terminal: it runs on
+any ``BackfillStore`` (``AsyncSQLAlchemyStore``, ``AsyncDjangoUserStore``); the CLI and ``manage.py
+clerk_backfill`` add the progress bar and the summary.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, select
-from sqlalchemy import inspect as sa_inspect
-
 from clerk_sync.backend_api import MAX_PAGE_SIZE, BackendAPI, PageKey
-from clerk_sync.db import Action, AsyncSQLAlchemyStore
-from clerk_sync.db.failures import unavailable_on_failure
-from clerk_sync.db.mixin import utcnow
-from clerk_sync.db.models import BackfillCheckpoint
-from clerk_sync.errors import BackendAPIError
+from clerk_sync.backfill_store import BackfillStore, Checkpoint, PageOutcome, Plan
+from clerk_sync.errors import ClerkSyncError
 from clerk_sync.mapping import profile_from_user_json
 from clerk_sync.profile import Source, UserDeletion, UserProfile
-from clerk_sync.store import carried_values, changed_columns, created_changes
 
 __all__ = [
     "DEFAULT_RATE_SHARE",
+    "WALK",
     "BackfillReport",
+    "BackfillStore",
+    "FailedUser",
     "PlannedAction",
     "PlannedChange",
     "Progress",
@@ -56,7 +55,7 @@ DEFAULT_RATE_SHARE = 0.2
 _LIMIT_PER_10S = {"live": 1000, "test": 100}
 
 #: The checkpoint row of the one walk a backfill makes.
-_WALK = "users"
+WALK = "users"
 
 
 def rate_limit_for(secret_key: str) -> float:
@@ -120,13 +119,22 @@ class PlannedChange:
     columns: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class FailedUser:
+    """A listed user the run could not write, and why (the reason names a field, never its value)."""
+
+    clerk_id: str
+    reason: str
+
+
 @dataclass(slots=True)
 class BackfillReport:
     """Counts of one run; ``planned`` lists the writes a dry run would have made (empty for a real run).
 
     Skips are split by reason because they call for different reactions: ``stale`` (the row holds a newer
     version, e.g. from a token seen meanwhile) and ``deleted`` (a tombstone is never resurrected) are the
-    engine working as intended; ``invalid`` (a user object that cannot be read) deserves a look.
+    engine working as intended; ``invalid`` (a user object that cannot be read, or a value the row cannot hold)
+    deserves a look, so each one is also listed in ``failed`` with its reason.
     """
 
     dry_run: bool = False
@@ -142,6 +150,7 @@ class BackfillReport:
     resumed: bool = False
     interrupted: bool = False
     planned: list[PlannedChange] = field(default_factory=list)
+    failed: list[FailedUser] = field(default_factory=list)
 
     @property
     def skipped(self) -> int:
@@ -162,7 +171,7 @@ Progress = Callable[[BackfillReport], None]
 
 async def backfill(
     api: BackendAPI,
-    store: AsyncSQLAlchemyStore[Any],
+    store: BackfillStore,
     *,
     dry_run: bool = False,
     prune: bool = False,
@@ -175,20 +184,22 @@ async def backfill(
 ) -> BackfillReport:
     """Sync every user the Backend API lists; with ``prune``, tombstone local users Clerk confirms are gone.
 
-    Each user commits on its own and each finished page records a checkpoint (not in a dry run), so an
-    interrupted run keeps what it did and ``resume=True`` continues after the last finished page; without a
-    checkpoint ``resume`` starts from the beginning. ``should_stop()`` is asked after every page: when it says
-    yes the run ends there with ``interrupted`` set and the checkpoint kept (and no prune, which needs the
-    whole listing). ``pacer`` spaces every Backend API request. Raises ``BackendAPIError`` when Clerk stays
-    unreachable through the client's retries, ``DatabaseUnavailableError`` when the database does.
+    Each page commits as one transaction and then records a checkpoint (not in a dry run), so an interrupted
+    run keeps every finished page and ``resume=True`` continues after the last one; without a checkpoint
+    ``resume`` starts from the beginning. ``should_stop()`` is asked after every page: when it says yes the
+    run ends there with ``interrupted`` set and the checkpoint kept (and no prune, which needs the whole
+    listing). ``pacer`` spaces every Backend API request. Raises ``BackendAPIError`` when Clerk stays
+    unreachable through the client's retries, ``DatabaseUnavailableError`` when the database does (the page
+    being written is then not checkpointed: a resume writes it again, which versions make harmless).
     """
     report = BackfillReport(dry_run=dry_run)
     # Taken before the first page: a row created after this instant may belong to a sign-up the listing missed.
     started = datetime.now(UTC)
     seen: set[str] = set()
-    after = await _load_checkpoint(store) if resume else None
+    after = await store.load_checkpoint(WALK) if resume else None
     report.resumed = after is not None
-    pages = api.iter_keyed_user_pages(page_size, after=after)
+    start = None if after is None else PageKey(after.last_created_at, after.last_ids)
+    pages = api.iter_keyed_user_pages(page_size, after=start)
     while True:
         if pacer is not None:
             await pacer.wait()
@@ -196,13 +207,11 @@ async def backfill(
             page, key = await anext(pages)
         except StopAsyncIteration:
             break
-        for user in page:
-            await _one(store, user, report, seen, dry_run, include_private_metadata)
-            if progress is not None:
-                progress(report)
+        await _page(store, page, report, seen, dry_run, include_private_metadata, progress)
         report.pages += 1
         if not dry_run:
-            await _save_checkpoint(store, key, report)
+            checkpoint = Checkpoint(key.created_at, key.ids, report.pages, report.seen)
+            await store.save_checkpoint(WALK, checkpoint)
         if should_stop is not None and should_stop():
             await pages.aclose()
             report.interrupted = True
@@ -210,64 +219,51 @@ async def backfill(
     if prune:
         await _prune(api, store, report, seen, started, dry_run, pacer)
     if not dry_run:
-        await _clear_checkpoint(store)
+        await store.clear_checkpoint(WALK)
     return report
 
 
-async def _load_checkpoint(store: AsyncSQLAlchemyStore[Any]) -> PageKey | None:
-    async with store.sessionmaker() as session, unavailable_on_failure(session):
-        row = await session.get(BackfillCheckpoint, _WALK)
-        if row is None:
-            return None
-        return PageKey(row.last_created_at, frozenset(json.loads(row.last_ids)))
-
-
-async def _save_checkpoint(store: AsyncSQLAlchemyStore[Any], key: PageKey, report: BackfillReport) -> None:
-    async with store.sessionmaker() as session, unavailable_on_failure(session):
-        row = await session.get(BackfillCheckpoint, _WALK)
-        if row is None:
-            row = BackfillCheckpoint(name=_WALK, pages=0, users=0)
-            session.add(row)
-        row.last_created_at = key.created_at
-        row.last_ids = json.dumps(sorted(key.ids))
-        row.pages = report.pages
-        row.users = report.seen
-        row.updated_at = utcnow()
-        await session.commit()
-
-
-async def _clear_checkpoint(store: AsyncSQLAlchemyStore[Any]) -> None:
-    async with store.sessionmaker() as session, unavailable_on_failure(session):
-        await session.execute(delete(BackfillCheckpoint).where(BackfillCheckpoint.name == _WALK))
-        await session.commit()
-
-
-async def _one(
-    store: AsyncSQLAlchemyStore[Any],
-    user: Mapping[str, Any],
+async def _page(
+    store: BackfillStore,
+    page: Sequence[Mapping[str, Any]],
     report: BackfillReport,
     seen: set[str],
     dry_run: bool,
     include_private_metadata: bool,
+    progress: Progress | None,
 ) -> None:
-    report.seen += 1
-    seen.add(user["id"])  # even when unreadable: Clerk has the user, so prune must spare the row
-    try:
-        profile = profile_from_user_json(
-            user, source=Source.BACKFILL, include_private_metadata=include_private_metadata
-        )
-    except ValueError:
-        report.invalid += 1  # one bad object must not stop thousands of good ones
-        return
-    if dry_run:
-        action, columns = await _plan(store, profile)
-    else:
+    """Read the page's user objects, write (or plan) the readable ones in one call, count every user."""
+    profiles: list[UserProfile | None] = []
+    for user in page:
+        seen.add(user["id"])  # even when unreadable: Clerk has the user, so prune must spare the row
         try:
-            action = (await store.sync(profile, raise_if_deleted=False)).action
-        except BackendAPIError:  # a value the row cannot hold (``profile.refusal``); nothing was written
+            profiles.append(
+                profile_from_user_json(user, source=Source.BACKFILL, include_private_metadata=include_private_metadata)
+            )
+        except ValueError:
+            profiles.append(None)  # one bad object must not stop thousands of good ones
+    readable = [profile for profile in profiles if profile is not None]
+    done: list[Plan] | list[PageOutcome] = (
+        await store.plan_page(readable) if dry_run else await store.sync_page(readable)
+    )
+    outcomes = iter(done)
+    for user, profile in zip(page, profiles, strict=True):
+        report.seen += 1
+        if profile is None:
             report.invalid += 1
-            return
-        columns = ()
+            report.failed.append(FailedUser(str(user["id"]), "the user object cannot be read"))
+        else:
+            _count(report, profile, next(outcomes))
+        if progress is not None:
+            progress(report)
+
+
+def _count(report: BackfillReport, profile: UserProfile, outcome: Plan | PageOutcome) -> None:
+    if isinstance(outcome, ClerkSyncError):  # a value the row cannot hold (``profile.refusal``); nothing written
+        report.invalid += 1
+        report.failed.append(FailedUser(profile.clerk_id, outcome.message))
+        return
+    action, columns = outcome if isinstance(outcome, tuple) else (outcome.action, ())
     if action == "created":
         report.created += 1
     elif action == "updated":
@@ -278,47 +274,20 @@ async def _one(
         report.stale += 1
     else:
         report.deleted += 1
-    if dry_run and action in _WRITES:
+    if report.dry_run and action in _WRITES:
         report.planned.append(PlannedChange(profile.clerk_id, _WRITES[action], columns))
-
-
-async def _plan(store: AsyncSQLAlchemyStore[Any], profile: UserProfile) -> tuple[Action, tuple[str, ...]]:
-    """The store's own verdict (``plan``), plus the columns a write would change.
-
-    The verdict comes from the store so a dry run can never disagree with the real run; only an ``updated``
-    verdict costs a second read, to name its columns.
-    """
-    action = await store.plan(profile)
-    values = carried_values(profile.fields, frozenset(sa_inspect(store.model).columns.keys()))
-    if action == "created":
-        return action, created_changes(values)
-    if action != "updated":
-        return action, ()
-    model = store.model
-    async with store.sessionmaker() as session, unavailable_on_failure(session):
-        row = (await session.execute(select(model).where(model.clerk_id == profile.clerk_id))).scalar_one()
-    return action, changed_columns(lambda key: getattr(row, key), values)
 
 
 async def _prune(
     api: BackendAPI,
-    store: AsyncSQLAlchemyStore[Any],
+    store: BackfillStore,
     report: BackfillReport,
     seen: set[str],
     started: datetime,
     dry_run: bool,
     pacer: RequestPacer | None,
 ) -> None:
-    model = store.model
-    async with store.sessionmaker() as session, unavailable_on_failure(session):
-        local = (
-            await session.execute(
-                select(model.clerk_id)
-                .where(model.deleted_at.is_(None), model.created_at < started)
-                .order_by(model.clerk_id)
-            )
-        ).scalars()
-        candidates = [clerk_id for clerk_id in local if clerk_id not in seen]
+    candidates = [clerk_id for clerk_id in await store.prune_candidates(started) if clerk_id not in seen]
     for clerk_id in candidates:
         if pacer is not None:
             await pacer.wait()

@@ -333,9 +333,13 @@ def _print_report(report: BackfillReport) -> None:
     if report.skipped:
         out.print(
             f"skipped: {report.stale} stale (row is newer), {report.deleted} deleted (tombstone kept), "
-            f"{report.invalid} unreadable",
+            f"{report.invalid} invalid",
             highlight=False,
         )
+    for failure in report.failed[:50]:
+        out.print(f"not written: {failure.clerk_id}: {failure.reason}", highlight=False, soft_wrap=True)
+    if len(report.failed) > 50:
+        out.print(f"... and {len(report.failed) - 50} more not written", highlight=False)
     if report.dry_run:
         for change in report.planned[:50]:
             columns = f" ({', '.join(change.columns)})" if change.columns else ""

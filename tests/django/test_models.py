@@ -203,7 +203,8 @@ def _django_url(alias: str) -> str:
 @pytest.mark.anyio
 async def test_the_django_migration_builds_the_alembic_schema(alias: str, tmp_path: Path) -> None:
     """A database migrated by Django and one migrated by Alembic show ``sqlalchemy.inspect`` the same columns
-    (names, types, nullability), primary key and unique columns, for ``users`` and the webhook ledger."""
+    (names, types, nullability), primary key and unique columns, for ``users``, the webhook ledger and the
+    backfill checkpoint."""
     django_url = _django_url(alias)
     if alias == "default":
         alembic_url = f"sqlite+aiosqlite:///{tmp_path / 'alembic.sqlite3'}"
@@ -220,4 +221,4 @@ async def test_the_django_migration_builds_the_alembic_schema(alias: str, tmp_pa
     assert ("svix_id",) in actual["clerk_webhook_events"]["unique"]
 
 
-_TABLES = ("users", "clerk_webhook_events")
+_TABLES = ("users", "clerk_webhook_events", "clerk_backfill_checkpoints")

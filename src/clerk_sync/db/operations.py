@@ -9,7 +9,7 @@ over.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -20,11 +20,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 
+from clerk_sync.backfill_store import Plan, plan_for
 from clerk_sync.db.limits import ColumnLimits
 from clerk_sync.db.mixin import ClerkUserMixin
 from clerk_sync.db.upsert import tombstone_statement, upsert_statement
 from clerk_sync.db.webhook_log import record_webhook
-from clerk_sync.errors import ClerkSyncError
+from clerk_sync.errors import ClerkSyncError, ConfigurationError
 from clerk_sync.profile import Source, UserDeletion, UserProfile, refusal
 from clerk_sync.store import (
     Action,
@@ -101,8 +102,60 @@ class UserOperations(Generic[M]):
 
         The profile is checked against the columns only here, once a write is due (unless ``checked``).
         """
+        return self._sync(session, profile, self.load(session, profile.clerk_id), now, checked=checked)
+
+    def sync_page(
+        self, session: Session, profiles: Sequence[UserProfile], now: datetime
+    ) -> tuple[list[SyncResult[M] | ClerkSyncError], bool]:
+        """``sync`` for each profile in the session's one transaction, after ONE read of the whole page.
+
+        A profile the column limits refuse is that profile's outcome (checked before any statement of its own,
+        so the transaction stays usable); a value the database itself refuses raises, and aborts the page.
+        Returns the outcomes in order and whether any write was attempted.
+        """
+        stored = self._load_many(session, [profile.clerk_id for profile in profiles])
+        outcomes: list[SyncResult[M] | ClerkSyncError] = []
+        wrote = False
+        touched: set[str] = set()
+        for profile in profiles:
+            # The page's read is what was stored before the page; a second sight of an id re-reads it.
+            user = self.load(session, profile.clerk_id) if profile.clerk_id in touched else stored.get(profile.clerk_id)
+            touched.add(profile.clerk_id)
+            try:
+                result, attempted = self._sync(session, profile, user, now)
+            except ConfigurationError:
+                raise
+            except ClerkSyncError as refused_value:  # the limits' refusal, raised before any statement of its own
+                outcomes.append(refused_value)
+                continue
+            wrote = wrote or attempted
+            outcomes.append(result)
+        return outcomes, wrote
+
+    def plan_page(self, session: Session, profiles: Sequence[UserProfile]) -> list[Plan]:
+        """What ``sync_page`` would do now, without writing: one read for the whole page."""
+        stored = self._load_many(session, [profile.clerk_id for profile in profiles])
+        plans: list[Plan] = []
+        for profile in profiles:
+            user = stored.get(profile.clerk_id)
+            read = None if user is None else partial(getattr, user)
+            plans.append(plan_for(read, profile.version, self.values(profile)))
+        return plans
+
+    def _load_many(self, session: Session, clerk_ids: Sequence[str]) -> dict[str, M]:
+        """One indexed read of every listed user that is stored (a page is at most 500 ids: one ``IN`` list)."""
+        if not clerk_ids:
+            return {}
+        found = session.execute(
+            select(self.model).where(self.model.clerk_id.in_(clerk_ids)), execution_options=_FRESH
+        ).scalars()
+        return {user.clerk_id: user for user in found}
+
+    def _sync(
+        self, session: Session, profile: UserProfile, user: M | None, now: datetime, *, checked: bool = False
+    ) -> tuple[SyncResult[M], bool]:
+        """``sync`` given what is stored (``user``, None for a miss)."""
         values = self.values(profile)
-        user = self.load(session, profile.clerk_id)
         if user is not None:
             action = verdict(partial(getattr, user), profile.version, values)
             if action is not None:

@@ -17,7 +17,7 @@ store reads with one indexed SELECT in a short session, which is already all a t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, Generic, TypeVar, overload
@@ -26,6 +26,8 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+from clerk_sync.backfill_store import Checkpoint, PageOutcome, Plan
+from clerk_sync.db import checkpoints
 from clerk_sync.db.engine import create_engine, create_sessionmaker, create_sync_engine_for, engine_options
 from clerk_sync.db.failures import unavailable_on_failure, unavailable_on_failure_sync
 from clerk_sync.db.mixin import ClerkUserMixin, utcnow
@@ -33,7 +35,7 @@ from clerk_sync.db.models import User
 from clerk_sync.db.operations import UserOperations, refused
 from clerk_sync.db.reader import UserReader, open_user_reader
 from clerk_sync.db.webhook_log import DEFAULT_PRUNE_BATCH, last_webhook_at, prune_webhook_batch
-from clerk_sync.errors import UserDeletedError
+from clerk_sync.errors import ClerkSyncError, ConfigurationError, DatabaseUnavailableError, UserDeletedError
 from clerk_sync.profile import UserDeletion, UserProfile
 from clerk_sync.store import (
     VERDICT_COLUMNS,
@@ -49,6 +51,10 @@ from clerk_sync.store import (
 __all__ = ["AsyncSQLAlchemyStore", "SQLAlchemyStore"]
 
 M = TypeVar("M", bound=ClerkUserMixin)
+
+
+class _RefusedInPage(ClerkSyncError):
+    """Raised when the database refused a value somewhere in a page: which user's, it did not say."""
 
 
 def _hooks(created: Any, updated: Any, deleted: Any) -> Mapping[Action, Any]:
@@ -208,6 +214,60 @@ class AsyncSQLAlchemyStore(Generic[M]):
         """What ``sync`` would do now, without writing (dry runs): one indexed read."""
         async with self.sessionmaker() as session, unavailable_on_failure(session):
             return await session.run_sync(self._ops.plan, profile)
+
+    async def sync_page(self, profiles: Sequence[UserProfile]) -> list[PageOutcome]:
+        """``sync(raise_if_deleted=False)`` for a page of profiles in ONE transaction (``BackfillStore``).
+
+        One read for the page, the due upserts, one commit; audit and hooks after it. Should the database
+        itself refuse a value (a constraint the limits do not model), the page is rolled back and replayed one
+        user per transaction, so that user alone is refused and the others' outcomes are exactly the same.
+        """
+        try:
+            async with self.sessionmaker() as session, unavailable_on_failure(session, _RefusedInPage):
+                outcomes, wrote = await session.run_sync(self._ops.sync_page, profiles, utcnow())
+                if wrote:
+                    await session.commit()
+        except _RefusedInPage:
+            return [await self._sync_alone(profile) for profile in profiles]
+        for outcome in outcomes:
+            if isinstance(outcome, SyncResult):
+                await self._audit.after_async(outcome)
+        return list(outcomes)
+
+    async def _sync_alone(self, profile: UserProfile) -> PageOutcome:
+        try:
+            return await self.sync(profile, raise_if_deleted=False)
+        except (DatabaseUnavailableError, ConfigurationError):
+            raise
+        except ClerkSyncError as refused_value:
+            return refused_value
+
+    async def plan_page(self, profiles: Sequence[UserProfile]) -> list[Plan]:
+        """What ``sync_page`` would do now, without writing: one read for the page."""
+        async with self.sessionmaker() as session, unavailable_on_failure(session):
+            return await session.run_sync(self._ops.plan_page, profiles)
+
+    async def prune_candidates(self, created_before: datetime) -> list[str]:
+        """Ids of live rows created before ``created_before``, in id order."""
+        async with self.sessionmaker() as session, unavailable_on_failure(session):
+            return await session.run_sync(checkpoints.prune_candidates, self.model, created_before)
+
+    async def load_checkpoint(self, walk: str) -> Checkpoint | None:
+        """The backfill walk's checkpoint (``clerk_backfill_checkpoints``), None when there is none."""
+        async with self.sessionmaker() as session, unavailable_on_failure(session):
+            return await session.run_sync(checkpoints.load_checkpoint, walk)
+
+    async def save_checkpoint(self, walk: str, checkpoint: Checkpoint) -> None:
+        """Record the walk's checkpoint, committed."""
+        async with self.sessionmaker() as session, unavailable_on_failure(session):
+            await session.run_sync(checkpoints.save_checkpoint, walk, checkpoint)
+            await session.commit()
+
+    async def clear_checkpoint(self, walk: str) -> None:
+        """Forget the walk's checkpoint, committed."""
+        async with self.sessionmaker() as session, unavailable_on_failure(session):
+            await session.run_sync(checkpoints.clear_checkpoint, walk)
+            await session.commit()
 
     async def last_webhook_at(self) -> datetime | None:
         """When the latest webhook was applied (None: never); ``DatabaseUnavailableError`` when the database

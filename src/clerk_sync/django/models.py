@@ -32,7 +32,14 @@ from django.utils import timezone
 
 from clerk_sync.django.conf import USER_MODEL_SETTING
 
-__all__ = ["SYNCED_FIELDS", "AbstractClerkUser", "ClerkUser", "JSONDocumentField", "ProcessedWebhook"]
+__all__ = [
+    "SYNCED_FIELDS",
+    "AbstractClerkUser",
+    "BackfillCheckpoint",
+    "ClerkUser",
+    "JSONDocumentField",
+    "ProcessedWebhook",
+]
 
 #: The columns clerk-sync writes; the admin shows them read-only (Clerk owns them, an edit would be overwritten).
 SYNCED_FIELDS = (
@@ -148,3 +155,28 @@ class ProcessedWebhook(models.Model):
 
     def __str__(self) -> str:
         return self.svix_id
+
+
+class BackfillCheckpoint(models.Model):
+    """Where an unfinished ``clerk_backfill`` stands, so ``--resume`` requests no finished page again.
+
+    The same table as the SQLAlchemy ``BackfillCheckpoint`` (Alembic revision 0002), column for column: one row
+    per walk, rewritten after each finished page and deleted when the run finishes; ``last_created_at`` is
+    Clerk's milliseconds, ``last_ids`` a JSON array of the ids read in that millisecond.
+    """
+
+    name: models.CharField[str, str] = models.CharField(max_length=64, primary_key=True)
+    last_created_at: models.BigIntegerField[int, int] = models.BigIntegerField()
+    last_ids: models.TextField[str, str] = models.TextField()
+    pages: models.IntegerField[int, int] = models.IntegerField()
+    users: models.IntegerField[int, int] = models.IntegerField()
+    updated_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(default=timezone.now)
+
+    objects: ClassVar[models.Manager[BackfillCheckpoint]] = models.Manager()
+
+    class Meta:
+        db_table = "clerk_backfill_checkpoints"
+        verbose_name = "backfill checkpoint"
+
+    def __str__(self) -> str:
+        return self.name

@@ -13,8 +13,9 @@ through ``transaction.on_commit``: once per write, after the write committed, ne
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -25,14 +26,15 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Max
 from django.utils import timezone
 
+from clerk_sync.backfill_store import Checkpoint, PageOutcome, Plan, plan_for
 from clerk_sync.django import sql
 from clerk_sync.django.conf import get_user_model
 from clerk_sync.django.failures import translate_failures
 from clerk_sync.django.limits import FieldLimits
-from clerk_sync.django.models import AbstractClerkUser, ProcessedWebhook
+from clerk_sync.django.models import AbstractClerkUser, BackfillCheckpoint, ProcessedWebhook
 from clerk_sync.django.reader import RowReader
 from clerk_sync.django.signals import SIGNALS, sender_for
-from clerk_sync.errors import UserDeletedError
+from clerk_sync.errors import ClerkSyncError, ConfigurationError, DatabaseUnavailableError, UserDeletedError
 from clerk_sync.profile import UserDeletion, UserProfile
 from clerk_sync.store import (
     Action,
@@ -160,10 +162,88 @@ class DjangoUserStore(Generic[M]):
             limits = self._limits[connection.vendor] = FieldLimits(self.model, ProcessedWebhook, connection)
         return limits
 
+    def sync_page(self, profiles: Sequence[UserProfile]) -> list[PageOutcome]:
+        """``sync(raise_if_deleted=False)`` for a page of profiles in ONE transaction (``BackfillStore``).
+
+        One read for the page, then each due write in its own savepoint: a value the database refuses rolls
+        back that user's savepoint only and becomes that user's outcome, so the page's other users are written
+        all the same. Audit records and signals run once the page has committed.
+        """
+        now = timezone.now()
+        outcomes: list[PageOutcome] = []
+        with translate_failures(), transaction.atomic(using=self.using):
+            stored = self._load_many([profile.clerk_id for profile in profiles])
+            touched: set[str] = set()
+            for profile in profiles:
+                # The page's read is what was stored before the page; a second sight of an id re-reads it.
+                seen_before = profile.clerk_id in touched
+                touched.add(profile.clerk_id)
+                try:
+                    with translate_failures(profile.source):
+                        user = self._load(profile.clerk_id) if seen_before else stored.get(profile.clerk_id)
+                        result = self._sync_stored(profile, user, now)
+                except (DatabaseUnavailableError, ConfigurationError):
+                    raise
+                except ClerkSyncError as refused_value:
+                    outcomes.append(refused_value)
+                    continue
+                self._after(result)
+                outcomes.append(result)
+        return outcomes
+
+    def plan_page(self, profiles: Sequence[UserProfile]) -> list[Plan]:
+        """What ``sync_page`` would do now, without writing: one read for the page."""
+        with translate_failures():
+            stored = self._load_many([profile.clerk_id for profile in profiles])
+        plans: list[Plan] = []
+        for profile in profiles:
+            user = stored.get(profile.clerk_id)
+            read = None if user is None else partial(getattr, user)
+            plans.append(plan_for(read, profile.version, carried_values(profile.fields, self._columns)))
+        return plans
+
+    def prune_candidates(self, created_before: datetime) -> list[str]:
+        """Ids of live rows created before ``created_before``, in id order (only the ids: never whole rows)."""
+        rows = self.model._base_manager.using(self.using).filter(deleted_at__isnull=True, created_at__lt=created_before)
+        with translate_failures():
+            return [str(clerk_id) for clerk_id in rows.order_by("clerk_id").values_list("clerk_id", flat=True)]
+
+    def load_checkpoint(self, walk: str) -> Checkpoint | None:
+        """The backfill walk's checkpoint (``clerk_backfill_checkpoints``), None when there is none."""
+        with translate_failures():
+            row = BackfillCheckpoint.objects.using(self.using).filter(name=walk).first()
+        if row is None:
+            return None
+        return Checkpoint(row.last_created_at, frozenset(json.loads(row.last_ids)), row.pages, row.users)
+
+    def save_checkpoint(self, walk: str, checkpoint: Checkpoint) -> None:
+        """Record the walk's checkpoint (``update_or_create`` is enough: a walk has one writer, its run)."""
+        with translate_failures(), transaction.atomic(using=self.using):
+            BackfillCheckpoint.objects.using(self.using).update_or_create(
+                name=walk,
+                defaults={
+                    "last_created_at": checkpoint.last_created_at,
+                    "last_ids": json.dumps(sorted(checkpoint.last_ids)),
+                    "pages": checkpoint.pages,
+                    "users": checkpoint.users,
+                    "updated_at": timezone.now(),
+                },
+            )
+
+    def clear_checkpoint(self, walk: str) -> None:
+        """Forget the walk's checkpoint."""
+        with translate_failures():
+            BackfillCheckpoint.objects.using(self.using).filter(name=walk).delete()
+
     def _sync(self, profile: UserProfile, now: datetime, *, checked: bool = False) -> SyncResult[M]:
         """Read, and upsert only on a miss or a change; the profile is checked only once a write is due."""
+        return self._sync_stored(profile, self._load(profile.clerk_id), now, checked=checked)
+
+    def _sync_stored(
+        self, profile: UserProfile, user: M | None, now: datetime, *, checked: bool = False
+    ) -> SyncResult[M]:
+        """``_sync`` given what is stored (``user``, None for a miss)."""
         values = carried_values(profile.fields, self._columns)
-        user = self._load(profile.clerk_id)
         if user is not None:
             action = verdict(partial(getattr, user), profile.version, values)
             if action is not None:
@@ -203,6 +283,13 @@ class DjangoUserStore(Generic[M]):
         if user is None:  # pragma: no cover - rows are never hard-deleted
             raise RuntimeError(f"user {deletion.clerk_id!r} vanished during delete")
         return SyncResult(user, "unchanged", deletion.source)
+
+    def _load_many(self, clerk_ids: Sequence[str]) -> dict[str, M]:
+        """One indexed read of every listed user that is stored (a page is at most 500 ids: one ``IN`` list)."""
+        if not clerk_ids:
+            return {}
+        found = self.model._base_manager.using(self.using).filter(clerk_id__in=list(clerk_ids))
+        return {user.clerk_id: user for user in found}
 
     def _load(self, clerk_id: str) -> M | None:
         """One indexed read, as the base manager sees the table (an app's default manager may hide tombstones)."""
@@ -292,6 +379,34 @@ class AsyncDjangoUserStore(Generic[M]):
             )
         latest: datetime | None = found["latest"]
         return latest
+
+    async def sync_page(self, profiles: Sequence[UserProfile]) -> list[PageOutcome]:
+        """``DjangoUserStore.sync_page`` off the event loop: the page in one transaction."""
+        outcomes: list[PageOutcome] = await sync_to_async(self.store.sync_page, thread_sensitive=True)(profiles)
+        return outcomes
+
+    async def plan_page(self, profiles: Sequence[UserProfile]) -> list[Plan]:
+        """``DjangoUserStore.plan_page`` off the event loop."""
+        plans: list[Plan] = await sync_to_async(self.store.plan_page, thread_sensitive=True)(profiles)
+        return plans
+
+    async def prune_candidates(self, created_before: datetime) -> list[str]:
+        """``DjangoUserStore.prune_candidates`` off the event loop."""
+        found: list[str] = await sync_to_async(self.store.prune_candidates, thread_sensitive=True)(created_before)
+        return found
+
+    async def load_checkpoint(self, walk: str) -> Checkpoint | None:
+        """``DjangoUserStore.load_checkpoint`` off the event loop."""
+        found: Checkpoint | None = await sync_to_async(self.store.load_checkpoint, thread_sensitive=True)(walk)
+        return found
+
+    async def save_checkpoint(self, walk: str, checkpoint: Checkpoint) -> None:
+        """``DjangoUserStore.save_checkpoint`` off the event loop."""
+        await sync_to_async(self.store.save_checkpoint, thread_sensitive=True)(walk, checkpoint)
+
+    async def clear_checkpoint(self, walk: str) -> None:
+        """``DjangoUserStore.clear_checkpoint`` off the event loop."""
+        await sync_to_async(self.store.clear_checkpoint, thread_sensitive=True)(walk)
 
     async def close(self) -> None:
         """Nothing to release: Django owns its connections."""

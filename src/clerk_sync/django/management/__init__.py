@@ -1,0 +1,1 @@
+"""clerk-sync's ``manage.py`` commands (Django finds them under ``commands/``)."""

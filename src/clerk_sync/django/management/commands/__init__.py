@@ -1,0 +1,1 @@
+"""``manage.py clerk_backfill``."""

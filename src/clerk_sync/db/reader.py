@@ -44,7 +44,7 @@ else:
     _PG_READ_ERRORS += (asyncpg.PostgresError, asyncpg.InterfaceError)
 _READ_ERRORS: tuple[type[BaseException], ...] = (*_PG_READ_ERRORS, sqlite3.Error)
 
-__all__ = ["READER_POOL_SIZE", "UserReader", "open_user_reader"]
+__all__ = ["READER_POOL_SIZE", "Backoff", "UserQuery", "UserReader", "open_user_reader"]
 
 _log = logging.getLogger(__name__)
 
@@ -76,10 +76,11 @@ class _Driver(Protocol):
     async def close(self) -> None: ...
 
 
-class UserReader:
-    """Loads one user row as plain values (attribute key to value) for the app's model; see the module doc."""
+class UserQuery:
+    """The SELECT of one user row by ``clerk_id`` for ``model`` on ``dialect``, compiled once, and how a driver's
+    record becomes ``{attribute: value}``: through the dialect's own result processors, as the ORM loads it."""
 
-    def __init__(self, model: type[Any], dialect: Dialect, driver: _Driver) -> None:
+    def __init__(self, model: type[Any], dialect: Dialect) -> None:
         mapper = sa_inspect(model)
         columns = [
             (prop.key, prop.columns[0])
@@ -90,43 +91,71 @@ class UserReader:
         statement = select(*(column for _, column in columns)).where(
             mapper.columns["clerk_id"] == bindparam("clerk_id")
         )
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
+        self.compiled = statement.compile(dialect=dialect)
+        self.sql = str(self.compiled)
         self._processors = [
             (index, processor)
             for index, (_, column) in enumerate(columns)
             if (processor := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
         ]
-        self._driver = driver
+
+    def row(self, record: Sequence[Any]) -> Row:
+        """``record`` (the driver's values, in column order) as the ORM would load them."""
+        values = list(record)
+        for index, processor in self._processors:
+            values[index] = processor(values[index])
+        return dict(zip(self.keys, values, strict=True))
+
+
+class Backoff:
+    """After a failed read a reader stands aside and lets the session path answer: ``BACKOFF_S``, doubling
+    while it keeps failing, up to ``MAX_BACKOFF_S``; one success resets it. One warning per outage."""
+
+    def __init__(self) -> None:
         self._resume_at = 0.0
         self._failures = 0
+
+    def ready(self) -> bool:
+        """False while the reader stands aside."""
+        return time.monotonic() >= self._resume_at
+
+    def succeeded(self) -> None:
+        self._failures = 0
+
+    def failed(self, error: BaseException) -> None:
+        delay = min(BACKOFF_S * 2**self._failures, MAX_BACKOFF_S)
+        self._failures += 1
+        self._resume_at = time.monotonic() + delay
+        log = _log.warning if self._failures == 1 else _log.debug  # one warning per outage, not one per second
+        log("user reader failed (%s); the session path answers for %.0f s", type(error).__name__, delay)
+
+
+class UserReader:
+    """Loads one user row as plain values (attribute key to value) for the app's model; see the module doc."""
+
+    def __init__(self, model: type[Any], dialect: Dialect, driver: _Driver) -> None:
+        self._query = UserQuery(model, dialect)
+        self.keys = self._query.keys
+        self.sql = self._query.sql
+        self._driver = driver
+        self._backoff = Backoff()
 
     async def fetch(self, clerk_id: str) -> Row | None:
         """The stored row as ``{attribute: value}``; raises ``LookupError`` when the row does not exist.
 
         Returns None when the reader cannot answer right now: the caller must then use its session.
         """
-        if time.monotonic() < self._resume_at:
+        if not self._backoff.ready():
             return None
         try:
             record = await self._driver.fetch(self.sql, clerk_id)
         except _READ_ERRORS as error:
-            self._stand_aside(error)
+            self._backoff.failed(error)
             return None
-        self._failures = 0
+        self._backoff.succeeded()
         if record is None:
             raise LookupError(clerk_id)
-        values = list(record)
-        for index, processor in self._processors:
-            values[index] = processor(values[index])
-        return dict(zip(self.keys, values, strict=True))
-
-    def _stand_aside(self, error: BaseException) -> None:
-        delay = min(BACKOFF_S * 2**self._failures, MAX_BACKOFF_S)
-        self._failures += 1
-        self._resume_at = time.monotonic() + delay
-        log = _log.warning if self._failures == 1 else _log.debug  # one warning per outage, not one per second
-        log("user reader failed (%s); the session path answers for %.0f s", type(error).__name__, delay)
+        return self._query.row(record)
 
     def trace(self, callback: Trace) -> None:
         """Report every statement the driver runs from now on (tests, debugging)."""

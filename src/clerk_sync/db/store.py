@@ -11,7 +11,7 @@ webhooks are checked before their ledger row. Database outages surface as ``Data
 
 The async store's steady state reads on the driver itself (``clerk_sync.db.reader``: asyncpg connections, or
 the in-loop pysqlite connection of an SQLite file), measured several times cheaper than a session; the sync
-store reads with one indexed SELECT in a short session, which is already all a thread pays.
+store's, on PostgreSQL, on each request thread's own autocommit connection (``clerk_sync.db.sync_reader``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from clerk_sync.db.mixin import ClerkUserMixin, utcnow
 from clerk_sync.db.models import User
 from clerk_sync.db.operations import UserOperations, refused
 from clerk_sync.db.reader import UserReader, open_user_reader
+from clerk_sync.db.sync_reader import SyncUserReader, open_sync_user_reader
 from clerk_sync.db.webhook_log import DEFAULT_PRUNE_BATCH, last_webhook_at, prune_webhook_batch
 from clerk_sync.errors import ClerkSyncError, ConfigurationError, DatabaseUnavailableError, UserDeletedError
 from clerk_sync.profile import UserDeletion, UserProfile
@@ -59,6 +60,20 @@ class _RefusedInPage(ClerkSyncError):
 
 def _hooks(created: Any, updated: Any, deleted: Any) -> Mapping[Action, Any]:
     return {"created": created, "updated": updated, "deleted": deleted}
+
+
+def _judge(ops: UserOperations[M], row: Mapping[str, Any], profile: UserProfile) -> SyncResult[M] | None:
+    """A direct read's verdict: the loaded user when no write is due, None when ``sync`` has work (or the row
+    lacks a column the verdict needs: a deferred one the reader does not load)."""
+    values = ops.values(profile)
+    if not row.keys() >= values.keys() | VERDICT_COLUMNS:
+        return None
+    action = verdict(row.__getitem__, profile.version, values)
+    if action is None:
+        return None
+    if action == "deleted":
+        raise UserDeletedError()
+    return SyncResult(ops.loaded(row), action, profile.source)
 
 
 class AsyncSQLAlchemyStore(Generic[M]):
@@ -158,24 +173,12 @@ class AsyncSQLAlchemyStore(Generic[M]):
             except LookupError:
                 return None
             if row is not None:
-                return self._judge(row, profile)
+                return _judge(self._ops, row, profile)
         async with self.sessionmaker() as session, unavailable_on_failure(session):
             result = await session.run_sync(self._ops.read, profile)
         if result is not None and result.action == "deleted":
             raise UserDeletedError()
         return result
-
-    def _judge(self, row: Mapping[str, Any], profile: UserProfile) -> SyncResult[M] | None:
-        values = self._ops.values(profile)
-        if not row.keys() >= values.keys() | VERDICT_COLUMNS:  # a column the reader does not load (deferred)
-            return None
-        action = verdict(row.__getitem__, profile.version, values)
-        if action is None:
-            return None
-        if action == "deleted":
-            raise UserDeletedError()
-        user = self._ops.loaded(row)
-        return SyncResult(user, action, profile.source)
 
     async def sync(self, profile: UserProfile, *, raise_if_deleted: bool = True) -> SyncResult[M]:
         """Create on first sight, update what changed, else only read; ``UserDeletedError`` for a tombstone
@@ -306,6 +309,11 @@ class SQLAlchemyStore(Generic[M]):
     ``bind`` is an ``Engine``, a ``sessionmaker`` or a ``scoped_session`` (Flask-SQLAlchemy's ``db.session``):
     the store opens its own short sessions from the factory behind it, so it never commits the app's own unit
     of work. Safe to share between threads. Hooks are plain functions, run after the write committed.
+
+    On an ``Engine`` (PostgreSQL) the steady-state read runs on each thread's own autocommit connection
+    (``clerk_sync.db.sync_reader``); ``direct_reads=False`` keeps it in a session. A session factory always reads
+    through its sessions: the app's ``Session`` decides which engine a model lives on (Flask-SQLAlchemy's bind
+    keys) and may carry its own events, and a read beside it would bypass both.
     """
 
     @overload
@@ -318,6 +326,7 @@ class SQLAlchemyStore(Generic[M]):
         on_user_updated: SyncHook | None = None,
         on_user_deleted: SyncHook | None = None,
         logger: logging.Logger | None = None,
+        direct_reads: bool = True,
     ) -> None: ...
 
     @overload
@@ -330,6 +339,7 @@ class SQLAlchemyStore(Generic[M]):
         on_user_updated: SyncHook | None = None,
         on_user_deleted: SyncHook | None = None,
         logger: logging.Logger | None = None,
+        direct_reads: bool = True,
     ) -> None: ...
 
     def __init__(
@@ -341,6 +351,7 @@ class SQLAlchemyStore(Generic[M]):
         on_user_updated: SyncHook | None = None,
         on_user_deleted: SyncHook | None = None,
         logger: logging.Logger | None = None,
+        direct_reads: bool = True,
     ) -> None:
         resolved: type[Any] = User if model is None else model
         self.model: type[M] = resolved
@@ -353,6 +364,9 @@ class SQLAlchemyStore(Generic[M]):
         self._engine: Engine | None = None  # set when ``from_url`` created it, disposed by ``close()``
         self._ops: UserOperations[M] = UserOperations(resolved)
         self._audit = WriteAudit(_hooks(on_user_created, on_user_updated, on_user_deleted), logger)
+        self.reader: SyncUserReader | None = None
+        if direct_reads and isinstance(bind, Engine):
+            self.reader = open_sync_user_reader(bind, resolved)
 
     @classmethod
     def from_url(
@@ -364,6 +378,7 @@ class SQLAlchemyStore(Generic[M]):
         on_user_updated: SyncHook | None = None,
         on_user_deleted: SyncHook | None = None,
         logger: logging.Logger | None = None,
+        direct_reads: bool = True,
         engine_kwargs: Mapping[str, Any] | None = None,
     ) -> SQLAlchemyStore[Any]:
         """A store on its own engine; an async URL names its sync twin (``clerk_sync.db.engine.sync_url``)."""
@@ -375,6 +390,7 @@ class SQLAlchemyStore(Generic[M]):
             on_user_updated=on_user_updated,
             on_user_deleted=on_user_deleted,
             logger=logger,
+            direct_reads=direct_reads,
         )
         store._engine = engine
         return store
@@ -384,8 +400,18 @@ class SQLAlchemyStore(Generic[M]):
         return self.sessionmaker(expire_on_commit=False)
 
     def read(self, profile: UserProfile) -> SyncResult[M] | None:
-        """The steady state: one indexed SELECT in a short session; None when ``sync`` has work to do.
-        ``UserDeletedError`` for a tombstone."""
+        """The steady state: the stored row when it already reflects ``profile``, else None (``sync`` has work).
+
+        On the thread's own connection when the reader can answer; otherwise one indexed SELECT in a short
+        session. ``UserDeletedError`` for a tombstone.
+        """
+        if self.reader is not None:
+            try:
+                row = self.reader.fetch(profile.clerk_id)
+            except LookupError:
+                return None
+            if row is not None:
+                return _judge(self._ops, row, profile)
         with self._session() as session, unavailable_on_failure_sync(session):
             result = self._ops.read(session, profile)
         if result is not None and result.action == "deleted":
@@ -450,7 +476,10 @@ class SQLAlchemyStore(Generic[M]):
                 return total
 
     def close(self) -> None:
-        """Dispose the engine if ``from_url`` created it; an engine or factory the app passed stays open."""
+        """Close the direct reader's connections, and the engine if ``from_url`` created it; an engine or factory
+        the app passed stays open."""
+        if self.reader is not None:
+            self.reader.close()
         if self._engine is not None:
             self._engine.dispose()
 

@@ -157,8 +157,10 @@ class ClerkSync:
     ) -> tuple[UserStore[Any] | None, scoped_session[Session] | None, Engine | None]:
         """The store, the scoped session users attach to, and the engine migrations run on."""
         engine, db, url = self._database
-        if engine is not None:  # the app's engine stays the app's
-            return SQLAlchemyStore(engine, self._model, **self._hooks), None, engine
+        if engine is not None:  # the app's engine stays the app's; the store's reader connections are ours
+            store = SQLAlchemyStore(engine, self._model, **self._hooks)
+            stack.callback(store.close)
+            return store, None, engine
         if db is not None:
             with app.app_context():  # Flask-SQLAlchemy resolves its engine per app
                 db_engine = db.engine
@@ -169,7 +171,9 @@ class ClerkSync:
         sized = {} if self._pool_size is None else {"pool_size": self._pool_size, "max_overflow": 0}
         owned = create_sync_engine_for(url, **sized)
         stack.callback(owned.dispose)
-        return SQLAlchemyStore(owned, self._model, **self._hooks), None, owned
+        store = SQLAlchemyStore(owned, self._model, **self._hooks)
+        stack.callback(store.close)  # its reader's connections, before the engine goes
+        return store, None, owned
 
 
 def _configured_url(app: Flask) -> str | None:

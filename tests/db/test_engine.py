@@ -75,6 +75,6 @@ def test_public_api_is_sorted_and_complete() -> None:
     public = {name for name in vars(clerk_sync.db) if name.isidentifier() and not name.startswith("_")}
     public -= {"annotations"}
     submodules = {"base", "engine", "failures", "limits", "migrate", "migrations", "mixin", "models", "reader"}
-    submodules |= {"operations", "schema", "store", "sync_reader", "upsert", "wiring"}
+    submodules |= {"checkpoints", "operations", "schema", "store", "sync_reader", "upsert", "wiring"}
     assert len(set(clerk_sync.db.__all__)) == len(clerk_sync.db.__all__)
     assert set(clerk_sync.db.__all__) == public - submodules - {"webhook_log"}

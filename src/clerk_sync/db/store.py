@@ -36,7 +36,13 @@ from clerk_sync.db.operations import UserOperations, refused
 from clerk_sync.db.reader import UserReader, open_user_reader
 from clerk_sync.db.sync_reader import SyncUserReader, open_sync_user_reader
 from clerk_sync.db.webhook_log import DEFAULT_PRUNE_BATCH, last_webhook_at, prune_webhook_batch
-from clerk_sync.errors import ClerkSyncError, ConfigurationError, DatabaseUnavailableError, UserDeletedError
+from clerk_sync.errors import (
+    BackendAPIError,
+    ClerkSyncError,
+    ConfigurationError,
+    DatabaseUnavailableError,
+    UserDeletedError,
+)
 from clerk_sync.profile import UserDeletion, UserProfile
 from clerk_sync.store import (
     VERDICT_COLUMNS,
@@ -54,8 +60,10 @@ __all__ = ["AsyncSQLAlchemyStore", "SQLAlchemyStore"]
 M = TypeVar("M", bound=ClerkUserMixin)
 
 
-class _RefusedInPage(ClerkSyncError):
-    """Raised when the database refused a value somewhere in a page: which user's, it did not say."""
+class _RefusedInPage(BackendAPIError):
+    """Raised when the database refused a value somewhere in a page: which user's, it did not say. A Backend API
+    refusal (what ``refusal(Source.BACKFILL, ...)`` gives), so it keeps that family's code and status; it never
+    leaves the store, which replays the page one user at a time."""
 
 
 def _hooks(created: Any, updated: Any, deleted: Any) -> Mapping[Action, Any]:

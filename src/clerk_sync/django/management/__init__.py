@@ -1,1 +1,3 @@
-"""clerk-sync's ``manage.py`` commands (Django finds them under ``commands/``)."""
+"""Django management commands of clerk-sync (``clerk_backfill``)."""
+
+__all__: list[str] = []

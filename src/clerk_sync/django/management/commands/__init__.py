@@ -1,1 +1,3 @@
-"""``manage.py clerk_backfill``."""
+"""``manage.py clerk_backfill``: Django finds commands here by module name."""
+
+__all__: list[str] = []

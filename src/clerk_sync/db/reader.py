@@ -41,7 +41,10 @@ try:
 except ModuleNotFoundError:
     pass
 else:
-    _PG_READ_ERRORS += (asyncpg.PostgresError, asyncpg.InterfaceError)
+    # InternalClientError: a connection the server terminated mid-protocol can leave asyncpg's state machine
+    # refusing the next statement ("cannot switch to state 12; another operation is in progress"): it is the
+    # same dead connection, so the session path answers (tests/faults/test_dropped_connections.py).
+    _PG_READ_ERRORS += (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 _READ_ERRORS: tuple[type[BaseException], ...] = (*_PG_READ_ERRORS, sqlite3.Error)
 
 __all__ = ["READER_POOL_SIZE", "Backoff", "UserQuery", "UserReader", "open_user_reader"]

@@ -41,7 +41,7 @@ from clerk_sync.errors import (
     SessionTokenWithoutClientUatError,
     TokenInvalidAuthorizedPartiesError,
 )
-from clerk_sync.metrics import VERIFICATIONS
+from clerk_sync.metrics import VERIFICATIONS, VERIFIED
 from clerk_sync.tokens import SessionCookies, TokenCarrier, TokenLocation, find_token
 from clerk_sync.verify import SyncTokenVerifier, TokenVerifier
 
@@ -116,7 +116,7 @@ class Authenticator(_BaseAuthenticator[TokenVerifier]):
         except ClerkSyncError as exc:
             VERIFICATIONS.labels(exc.code).inc()
             raise
-        VERIFICATIONS.labels("ok").inc()
+        VERIFIED.inc()
         return claims
 
 
@@ -139,5 +139,5 @@ class SyncAuthenticator(_BaseAuthenticator[SyncTokenVerifier]):
         except ClerkSyncError as exc:
             VERIFICATIONS.labels(exc.code).inc()
             raise
-        VERIFICATIONS.labels("ok").inc()
+        VERIFIED.inc()
         return claims

@@ -49,7 +49,8 @@ def _check(request: HttpRequest, required: bool) -> HttpResponseBase | None:
             if required:
                 raise _missing(request)
             return None
-        request._clerk_sync_user.get()  # type: ignore[attr-defined]
+        user = request._clerk_sync_user  # type: ignore[attr-defined]
+        user.pin(request, user.get())
     except ClerkSyncError as exc:
         return error_response(request, exc)
     return None
@@ -61,7 +62,8 @@ async def _acheck(request: HttpRequest, required: bool) -> HttpResponseBase | No
             if required:
                 raise _missing(request)
             return None
-        await request._clerk_sync_user.aget()  # type: ignore[attr-defined]
+        user = request._clerk_sync_user  # type: ignore[attr-defined]
+        user.pin(request, await user.aget())
     except ClerkSyncError as exc:
         return error_response(request, exc)
     return None

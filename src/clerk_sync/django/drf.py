@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from clerk_sync.claims import SessionClaims
+from clerk_sync.django.middleware import authenticate
 from clerk_sync.django.responses import error_response, problem_response
 from clerk_sync.django.runtime import get_core
 from clerk_sync.errors import ClerkSyncError, TokenMissingError
@@ -61,14 +62,10 @@ class ClerkAuthentication(BaseAuthentication):  # type: ignore[misc]
 
 def _authenticate(request: HttpRequest) -> SessionClaims | None:
     """Without the middleware: its rule, a refused cookie signs the request out and is kept as the reason."""
-    authorization = request.headers.get("Authorization")
-    try:
-        return get_core().authenticate(authorization, request.COOKIES)
-    except ClerkSyncError as exc:
-        if authorization is not None:
-            raise
-        request.clerk_refusal = exc  # type: ignore[attr-defined]
-        return None
+    claims, refusal = authenticate(request)
+    if refusal is not None:
+        request.clerk_refusal = refusal  # type: ignore[attr-defined]
+    return claims
 
 
 def _drf_problem(exc: exceptions.APIException, response: Response) -> Problem:

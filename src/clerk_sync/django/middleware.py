@@ -47,7 +47,14 @@ from clerk_sync.errors import ClerkSyncError
 from clerk_sync.problems import http_problem, internal_error
 from clerk_sync.redact import redact, request_secrets
 
-__all__ = ["ClerkSyncMiddleware", "ProblemDetailsMiddleware", "RequestUser", "log_crash"]
+__all__ = [
+    "ClerkSyncMiddleware",
+    "ProblemDetailsMiddleware",
+    "RequestUser",
+    "aauthenticate",
+    "authenticate",
+    "log_crash",
+]
 
 logger = logging.getLogger("clerk_sync.http")
 
@@ -58,10 +65,11 @@ _AsyncHandler = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 class RequestUser:
     """One request's user: synced on first use, sync or async, and then kept (one sync per request)."""
 
-    __slots__ = ("_resolved", "_user", "claims")
+    __slots__ = ("_resolved", "_user", "as_auth_user", "claims")
 
-    def __init__(self, claims: SessionClaims) -> None:
+    def __init__(self, claims: SessionClaims, *, as_auth_user: bool = False) -> None:
         self.claims = claims
+        self.as_auth_user = as_auth_user
         self._resolved = False
         self._user: Any = None
 
@@ -78,6 +86,15 @@ class RequestUser:
             self._user = await (await aget_core()).current_user(self.claims)
             self._resolved = True
         return self._user
+
+    def pin(self, request: HttpRequest, user: Any) -> None:
+        """Put the resolved row itself on the request in place of the lazy proxies: every attribute read through
+        a ``SimpleLazyObject`` is a proxy call (a dozen per serialised user), and a view guarded by
+        ``clerk_required`` reads the row right after the guard resolved it. Proxies handed out before keep
+        working: they resolve to the same row."""
+        request.clerk_user = user  # type: ignore[attr-defined]
+        if self.as_auth_user:
+            request.user = user
 
 
 async def _no_user() -> None:
@@ -106,17 +123,46 @@ def _attach(request: HttpRequest, claims: SessionClaims | None, refusal: ClerkSy
 
             request.auser = anonymous
         return
-    user = RequestUser(claims)
+    user = RequestUser(claims, as_auth_user=_synced_model_is_auth_user())
     request._clerk_sync_user = user  # type: ignore[attr-defined]  # the decorators resolve through it
     request.clerk_user = SimpleLazyObject(user.get)  # type: ignore[attr-defined]
     request.aclerk_user = user.aget  # type: ignore[attr-defined]
-    if _synced_model_is_auth_user():
+    if user.as_auth_user:
         request.user = SimpleLazyObject(user.get)  # type: ignore[assignment]
         request.auser = user.aget
 
 
 def _credentials(request: HttpRequest) -> tuple[str | None, dict[str, str]]:
-    return request.headers.get("Authorization"), request.COOKIES
+    # META, not request.headers: the latter builds a mapping of every header on first use, for this one value.
+    meta = request.META
+    return meta.get("HTTP_AUTHORIZATION"), request.COOKIES if "HTTP_COOKIE" in meta else {}
+
+
+def _cookie_refusal(authorization: str | None, exc: ClerkSyncError) -> ClerkSyncError:
+    """Clerk's rule for a token that did not authenticate: a bearer token is refused (raised again), a
+    ``__session`` cookie signs the request out, with ``exc`` kept as the reason."""
+    if authorization is not None:
+        raise exc
+    return exc
+
+
+def authenticate(request: HttpRequest) -> tuple[SessionClaims | None, ClerkSyncError | None]:
+    """The request's verified claims and, for a cookie that did not authenticate, why; raises the
+    ``ClerkSyncError`` of a refused bearer token. The one place the middleware and DRF judge a request."""
+    authorization, cookies = _credentials(request)
+    try:
+        return get_core().authenticate(authorization, cookies), None
+    except ClerkSyncError as exc:
+        return None, _cookie_refusal(authorization, exc)
+
+
+async def aauthenticate(request: HttpRequest) -> tuple[SessionClaims | None, ClerkSyncError | None]:
+    """``authenticate`` for ASGI requests, through the loop's ``ClerkCore``."""
+    authorization, cookies = _credentials(request)
+    try:
+        return await (await aget_core()).authenticate(authorization, cookies), None
+    except ClerkSyncError as exc:
+        return None, _cookie_refusal(authorization, exc)
 
 
 class ClerkSyncMiddleware:
@@ -134,27 +180,19 @@ class ClerkSyncMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        authorization, cookies = _credentials(request)
         try:
-            claims = get_core().authenticate(authorization, cookies)
+            claims, refusal = authenticate(request)
         except ClerkSyncError as exc:
-            if authorization is not None:
-                return error_response(request, exc)
-            _attach(request, None, exc)
-        else:
-            _attach(request, claims)
+            return error_response(request, exc)
+        _attach(request, claims, refusal)
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        authorization, cookies = _credentials(request)
         try:
-            claims = await (await aget_core()).authenticate(authorization, cookies)
+            claims, refusal = await aauthenticate(request)
         except ClerkSyncError as exc:
-            if authorization is not None:
-                return error_response(request, exc)
-            _attach(request, None, exc)
-        else:
-            _attach(request, claims)
+            return error_response(request, exc)
+        _attach(request, claims, refusal)
         response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         return response
 

@@ -7,7 +7,6 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from clerk_sync.db import Base, SQLAlchemyStore, User, create_sync_engine_for
 from clerk_sync.errors import DatabaseUnavailableError, UserDeletedError
 from clerk_sync.profile import UserDeletion
-from tests.databases import POSTGRES_ADMIN_URL, sqlite_url
+from tests.databases import POSTGRES_ADMIN_URL
 from tests.db.factories import profile
 from tests.support import Statements, eventually
 
@@ -201,9 +200,10 @@ async def test_a_reader_that_cannot_connect_leaves_the_outage_to_the_session_pat
         engine.dispose()
 
 
-async def test_session_factories_and_direct_reads_off_keep_the_session_path(engine: Engine, tmp_path: Path) -> None:
+async def test_session_factories_and_direct_reads_off_keep_the_session_path(engine: Engine) -> None:
     """No reader for ``direct_reads=False``, a ``sessionmaker`` or a ``scoped_session`` (the app's session
-    decides the bind and may carry events), nor SQLite; their steady state reads through a session."""
+    decides the bind and may carry events); their steady state reads through a session. (An SQLite file has
+    a reader: ``test_sync_reader_sqlite.py``.)"""
     factory = sessionmaker(engine)
     stores = [
         SQLAlchemyStore(engine, direct_reads=False),
@@ -218,8 +218,3 @@ async def test_session_factories_and_direct_reads_off_keep_the_session_path(engi
         assert result.action == "unchanged"
         assert via_engine.kinds[-1:] == ["SELECT"]
         event.remove(engine, "before_cursor_execute", via_engine)
-    sqlite = create_sync_engine_for(sqlite_url(tmp_path))
-    try:
-        assert SQLAlchemyStore(sqlite).reader is None
-    finally:
-        sqlite.dispose()

@@ -64,6 +64,14 @@ class Statements:
     def clear(self) -> None:
         self.seen.clear()
 
+    def watch(self, app: Flask) -> Flask:
+        """Also record what the app's store reads on its threads' own connections (``SyncUserReader``), which
+        bypass the engine's events."""
+        reader = getattr(state_of(app).core.store, "reader", None)
+        if reader is not None:
+            reader.trace(self.seen.append)
+        return app
+
 
 @pytest.fixture
 def statements(engine: Engine) -> Statements:

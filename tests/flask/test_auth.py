@@ -44,7 +44,7 @@ def test_a_route_that_never_touches_the_user_runs_no_query(
     make_app: AppFactory, clerk_issuer: TokenIssuer, statements: Statements
 ) -> None:
     """``clerk_required`` verifies the token only: a route reading ``current_claims`` alone costs no SQL."""
-    client = _routes(make_app()).test_client()
+    client = _routes(statements.watch(make_app())).test_client()
     statements.clear()
     response = client.get("/claims-only", headers=_bearer(clerk_issuer, "user_lazy"))
     assert (response.status_code, response.json) == (200, {"sub": "user_lazy"})
@@ -56,7 +56,7 @@ def test_current_user_read_twice_syncs_once(
 ) -> None:
     """Reading ``current_user`` twice in a request is one resolution: the first request creates the row; in the
     steady state a request reading it twice runs exactly one statement (the store's indexed read)."""
-    client = _routes(make_app()).test_client()
+    client = _routes(statements.watch(make_app())).test_client()
     headers = _bearer(clerk_issuer, "user_twice")
     first = client.get("/user-twice", headers=headers)
     assert first.status_code == 200, first.text

@@ -11,7 +11,8 @@ webhooks are checked before their ledger row. Database outages surface as ``Data
 
 The async store's steady state reads on the driver itself (``clerk_sync.db.reader``: asyncpg connections, or
 the in-loop pysqlite connection of an SQLite file), measured several times cheaper than a session; the sync
-store's, on PostgreSQL, on each request thread's own autocommit connection (``clerk_sync.db.sync_reader``).
+store's, on PostgreSQL and on an SQLite file, on each request thread's own autocommit connection
+(``clerk_sync.db.sync_reader``).
 """
 
 from __future__ import annotations
@@ -318,10 +319,10 @@ class SQLAlchemyStore(Generic[M]):
     the store opens its own short sessions from the factory behind it, so it never commits the app's own unit
     of work. Safe to share between threads. Hooks are plain functions, run after the write committed.
 
-    On an ``Engine`` (PostgreSQL) the steady-state read runs on each thread's own autocommit connection
-    (``clerk_sync.db.sync_reader``); ``direct_reads=False`` keeps it in a session. A session factory always reads
-    through its sessions: the app's ``Session`` decides which engine a model lives on (Flask-SQLAlchemy's bind
-    keys) and may carry its own events, and a read beside it would bypass both.
+    On an ``Engine`` (PostgreSQL, or an SQLite file) the steady-state read runs on each thread's own autocommit
+    connection (``clerk_sync.db.sync_reader``); ``direct_reads=False`` keeps it in a session. A session factory
+    always reads through its sessions: the app's ``Session`` decides which engine a model lives on
+    (Flask-SQLAlchemy's bind keys) and may carry its own events, and a read beside it would bypass both.
     """
 
     @overload

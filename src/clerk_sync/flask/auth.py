@@ -40,7 +40,9 @@ def get_claims() -> SessionClaims | None:
     known = g.get(_CLAIMS, _UNSET)
     if known is not _UNSET:
         return cast(SessionClaims | None, known)
-    claims = state_of(current_app).core.authenticate(request.headers.get("Authorization"), request.cookies)
+    environ = request.environ  # not request.headers/cookies: each builds a structure for one value
+    cookies = request.cookies if "HTTP_COOKIE" in environ else {}
+    claims = state_of(current_app).core.authenticate(environ.get("HTTP_AUTHORIZATION"), cookies)
     setattr(g, _CLAIMS, claims)
     return claims
 

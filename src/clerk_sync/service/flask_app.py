@@ -16,7 +16,7 @@ from clerk_sync.flask import (
     ClerkSync,
     clerk_required,
     current_claims,
-    current_user,
+    get_current_user,
     probes_blueprint,
     webhook_blueprint,
 )
@@ -69,7 +69,8 @@ def create_app(
     @app.get("/me")
     @clerk_required
     def me() -> dict[str, Any]:
-        return user_json(current_user)
+        # The row itself, not the proxy: serialising reads a dozen attributes, each a proxy lookup otherwise.
+        return user_json(get_current_user())
 
     @app.get("/me/claims")
     @clerk_required

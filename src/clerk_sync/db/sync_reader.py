@@ -97,12 +97,14 @@ class SyncUserReader:
         params = {"clerk_id": clerk_id}
         for callback in self._traces:
             callback(self.sql)
-        cursor = connection.cursor()
-        try:
-            cursor.execute(self.sql, params if self._positional is None else tuple(params[k] for k in self._positional))
-            record: Sequence[Any] | None = cursor.fetchone()
-        finally:
-            cursor.close()
+        # One cursor per thread's connection, kept: a new psycopg cursor per read cost about 40 us of CPU here,
+        # a third of the read (raw psycopg, same SELECT, 4000 reads, process time).
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None or getattr(self._local, "cursor_of", None) is not connection:
+            cursor = self._local.cursor = connection.cursor()
+            self._local.cursor_of = connection
+        cursor.execute(self.sql, params if self._positional is None else tuple(params[k] for k in self._positional))
+        record: Sequence[Any] | None = cursor.fetchone()
         return record
 
     def _open(self) -> DBAPIConnection:
@@ -129,6 +131,7 @@ class SyncUserReader:
 
     def _drop(self, connection: DBAPIConnection) -> None:
         self._local.connection = None
+        self._local.cursor = self._local.cursor_of = None
         with self._lock:
             self._connections.discard(connection)
         with suppress(Exception):

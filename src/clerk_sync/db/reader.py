@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import Column, Engine, bindparam, event, select
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
@@ -47,7 +47,7 @@ else:
     _PG_READ_ERRORS += (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 _READ_ERRORS: tuple[type[BaseException], ...] = (*_PG_READ_ERRORS, sqlite3.Error)
 
-__all__ = ["READER_POOL_SIZE", "Backoff", "UserQuery", "UserReader", "open_user_reader"]
+__all__ = ["READER_POOL_SIZE", "Backoff", "UserQuery", "UserReader", "is_sqlite_file", "open_user_reader"]
 
 _log = logging.getLogger(__name__)
 
@@ -195,13 +195,23 @@ def _sqlite_reader(engine: AsyncEngine) -> Engine | None:
     aiosqlite. Only file databases qualify: ``:memory:`` databases are private to one connection.
     """
     url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "mode=memory" in str(url):
+    if not is_sqlite_file(url):
         return None
     # One connection: reads run to completion inside one event-loop step, so they never overlap, and a sync
     # pool that made the loop wait for a connection held by another coroutine would deadlock.
     reader = create_sync_engine(url.set(drivername="sqlite+pysqlite"), poolclass=StaticPool, hide_parameters=True)
     event.listen(reader, "connect", _configure_reader)
     return reader
+
+
+def is_sqlite_file(url: URL) -> bool:
+    """Whether every connection to ``url`` opens the same SQLite file. An in-memory database (``:memory:``, a
+    ``file::memory:`` URI, ``mode=memory``) is each connection's own: a reader's connection beside the pool's
+    would open an empty one."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file::memory:"):
+        return False
+    return "mode=memory" not in str(url)
 
 
 def _configure_reader(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:

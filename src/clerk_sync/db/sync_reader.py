@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
-from clerk_sync.db.reader import Backoff, Row, UserQuery
+from clerk_sync.db.reader import Backoff, Row, UserQuery, is_sqlite_file
 
 __all__ = ["SyncUserReader", "open_sync_user_reader"]
 
@@ -74,14 +74,14 @@ class SyncUserReader:
         try:
             if connection is not None:
                 try:
-                    record = self._execute(connection, clerk_id)
+                    record = self._execute(clerk_id)
                 except self._errors:  # a connection that worked before: the server may have dropped it
                     self._drop(connection)
                     connection = None
             if connection is None:
                 connection = self._open()
                 try:
-                    record = self._execute(connection, clerk_id)
+                    record = self._execute(clerk_id)
                 except BaseException:
                     self._drop(connection)
                     raise
@@ -93,16 +93,11 @@ class SyncUserReader:
             raise LookupError(clerk_id)
         return self._query.row(record)
 
-    def _execute(self, connection: DBAPIConnection, clerk_id: str) -> Sequence[Any] | None:
+    def _execute(self, clerk_id: str) -> Sequence[Any] | None:
         params = {"clerk_id": clerk_id}
         for callback in self._traces:
             callback(self.sql)
-        # One cursor per thread's connection, kept: a new psycopg cursor per read cost about 40 us of CPU here,
-        # a third of the read (raw psycopg, same SELECT, 4000 reads, process time).
-        cursor = getattr(self._local, "cursor", None)
-        if cursor is None or getattr(self._local, "cursor_of", None) is not connection:
-            cursor = self._local.cursor = connection.cursor()
-            self._local.cursor_of = connection
+        cursor = self._local.cursor  # opened with the thread's connection (``_open``)
         cursor.execute(self.sql, params if self._positional is None else tuple(params[k] for k in self._positional))
         record: Sequence[Any] | None = cursor.fetchone()
         return record
@@ -116,6 +111,9 @@ class SyncUserReader:
         try:
             connection.rollback()  # the checkout's pre-ping may have begun one
             self._engine.dialect.set_isolation_level(connection, "AUTOCOMMIT")  # no transaction left open
+            # One cursor for the connection's life: a new psycopg cursor per read cost about 40 us of CPU, a
+            # third of the read (raw psycopg, same SELECT, 4000 reads, process time).
+            cursor = connection.cursor()
         except BaseException:
             connection.close()
             raise
@@ -127,11 +125,11 @@ class SyncUserReader:
             connection.close()
             raise sa_exc.InvalidRequestError("the reader is closed")
         self._local.connection = connection
+        self._local.cursor = cursor
         return connection
 
     def _drop(self, connection: DBAPIConnection) -> None:
-        self._local.connection = None
-        self._local.cursor = self._local.cursor_of = None
+        self._local.connection = self._local.cursor = None
         with self._lock:
             self._connections.discard(connection)
         with suppress(Exception):
@@ -156,13 +154,6 @@ def open_sync_user_reader(engine: Engine, model: type[Any]) -> SyncUserReader | 
     backend = engine.url.get_backend_name()
     if (backend, engine.dialect.driver) not in _DRIVERS:
         return None
-    if backend == "sqlite" and not _is_sqlite_file(engine):
+    if backend == "sqlite" and not is_sqlite_file(engine.url):
         return None
     return SyncUserReader(engine, model)
-
-
-def _is_sqlite_file(engine: Engine) -> bool:
-    """Whether every connection of ``engine`` opens the same SQLite file (not a connection's own memory)."""
-    database = engine.url.database or ""
-    memory = database in ("", ":memory:") or engine.url.query.get("mode") == "memory"
-    return not memory and not database.startswith("file::memory:")

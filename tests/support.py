@@ -98,10 +98,10 @@ class Statements:
 
 
 @contextmanager
-def recording(engine: AsyncEngine) -> Iterator[Statements]:
+def recording(engine: AsyncEngine | Engine) -> Iterator[Statements]:
     """Record what ``engine`` sends until the block ends (a store's direct reads are traced by its reader)."""
     statements = Statements()
-    targets: list[Engine] = [engine.sync_engine]
+    targets: list[Engine] = [engine.sync_engine if isinstance(engine, AsyncEngine) else engine]
     for target in targets:
         event.listen(target, "before_cursor_execute", statements)
     try:

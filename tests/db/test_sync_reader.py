@@ -10,44 +10,32 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, event, make_url, select
-from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy import Engine, make_url
+from sqlalchemy.orm import scoped_session, sessionmaker
 
-from clerk_sync.db import Base, SQLAlchemyStore, User, create_sync_engine_for
+from clerk_sync.db import SQLAlchemyStore, User, create_sync_engine_for
 from clerk_sync.errors import DatabaseUnavailableError, UserDeletedError
 from clerk_sync.profile import UserDeletion
 from tests.databases import POSTGRES_ADMIN_URL
 from tests.db.factories import profile
-from tests.support import Statements, eventually
+from tests.db.sync_readers import THREADS, assert_steady_state_read, reading_store, steady_engine
+from tests.support import Statements, eventually, recording
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
-
-THREADS = 8
 
 
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[Engine]:
     """A psycopg engine on a fresh database holding the default tables, with one user in its steady state."""
-    engine = create_sync_engine_for(postgres_url, pool_size=THREADS, max_overflow=0)
-    Base.metadata.create_all(engine)
-    SQLAlchemyStore(engine, direct_reads=False).sync(profile(email="a@example.com", first_name="Ada"))
-    yield engine
-    engine.dispose()
+    with steady_engine(postgres_url) as engine:
+        yield engine
 
 
 @pytest.fixture
 def store(engine: Engine) -> Iterator[SQLAlchemyStore[User]]:
     """The sync store on the engine, reading on its threads' own connections."""
-    store = SQLAlchemyStore(engine)
-    assert store.reader is not None
-    yield store
-    store.close()
-
-
-def _on_engine(engine: Engine) -> Statements:
-    statements = Statements()
-    event.listen(engine, "before_cursor_execute", statements)
-    return statements
+    with reading_store(engine) as store:
+        yield store
 
 
 def _backends(engine: Engine) -> dict[int, str]:
@@ -70,22 +58,7 @@ async def test_steady_state_is_one_read_on_the_thread_connection_and_nothing_els
 ) -> None:
     """An unchanged profile: one SELECT, on the reader, none through the engine (no checkout, no ping, no
     rollback), no write; the user equals what the session path loads, detached and fully readable."""
-    assert store.reader is not None
-    direct = Statements()
-    store.reader.trace(direct.record)
-    via_engine = _on_engine(engine)
-
-    result = store.read(profile(email="a@example.com", version=2_000))
-
-    assert result is not None
-    assert result.action == "unchanged"
-    assert direct.kinds == ["SELECT"]
-    assert via_engine.sql == []
-    with Session(engine) as session:
-        loaded = session.scalars(select(User)).one()
-    for column in User.__table__.columns.keys():  # noqa: SIM118  (names, not Column objects)
-        assert getattr(result.user, column) == getattr(loaded, column), column
-    assert result.user.id == loaded.id
+    assert_steady_state_read(store, engine)
 
 
 async def test_a_missing_changed_or_deleted_row_leaves_the_work_to_sync(store: SQLAlchemyStore[User]) -> None:
@@ -212,9 +185,8 @@ async def test_session_factories_and_direct_reads_off_keep_the_session_path(engi
     ]
     for store in stores:
         assert store.reader is None
-        via_engine = _on_engine(engine)
-        result = store.read(profile(email="a@example.com", version=2_000))
+        with recording(engine) as via_engine:
+            result = store.read(profile(email="a@example.com", version=2_000))
         assert result is not None
         assert result.action == "unchanged"
         assert via_engine.kinds[-1:] == ["SELECT"]
-        event.remove(engine, "before_cursor_execute", via_engine)

@@ -10,36 +10,28 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from clerk_sync.db import Base, SQLAlchemyStore, User, create_sync_engine_for
 from clerk_sync.errors import UserDeletedError
 from clerk_sync.profile import UserDeletion
 from tests.databases import sqlite_url
 from tests.db.factories import profile
-from tests.support import Statements
-
-THREADS = 8
+from tests.db.sync_readers import THREADS, assert_steady_state_read, reading_store, steady_engine
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     """A pysqlite engine on a fresh file holding the default tables, with one user in its steady state."""
-    engine = create_sync_engine_for(sqlite_url(tmp_path), pool_size=THREADS, max_overflow=0)
-    Base.metadata.create_all(engine)
-    SQLAlchemyStore(engine, direct_reads=False).sync(profile(email="a@example.com", first_name="Ada"))
-    yield engine
-    engine.dispose()
+    with steady_engine(sqlite_url(tmp_path)) as engine:
+        yield engine
 
 
 @pytest.fixture
 def store(engine: Engine) -> Iterator[SQLAlchemyStore[User]]:
     """The sync store on the engine, reading on its threads' own connections."""
-    store = SQLAlchemyStore(engine)
-    assert store.reader is not None
-    yield store
-    store.close()
+    with reading_store(engine) as store:
+        yield store
 
 
 def test_steady_state_is_one_select_on_the_reader_and_none_through_the_engine(
@@ -47,22 +39,7 @@ def test_steady_state_is_one_select_on_the_reader_and_none_through_the_engine(
 ) -> None:
     """An unchanged profile on an SQLite file: one SELECT on the reader's connection, no checkout, no write;
     the user equals what a session loads."""
-    assert store.reader is not None
-    direct = Statements()
-    store.reader.trace(direct.record)
-    via_engine = Statements()
-    event.listen(engine, "before_cursor_execute", via_engine)
-
-    result = store.read(profile(email="a@example.com", version=2_000))
-
-    assert result is not None
-    assert result.action == "unchanged"
-    assert direct.kinds == ["SELECT"]
-    assert via_engine.sql == []
-    with Session(engine) as session:
-        loaded = session.scalars(select(User)).one()
-    for column in User.__table__.columns.keys():  # noqa: SIM118  (names, not Column objects)
-        assert getattr(result.user, column) == getattr(loaded, column), column
+    assert_steady_state_read(store, engine)
 
 
 def test_a_write_from_another_connection_is_seen_by_the_next_read(store: SQLAlchemyStore[User], engine: Engine) -> None:
